@@ -1,0 +1,39 @@
+"""A flask-smorest Blueprint whose JSON bodies keep decimals exact and refuse duplicate keys."""
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+import flask
+import flask_smorest
+import simplejson
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
+
+from api.json import _no_duplicate_keys
+from shared.errors import ValidationError
+
+
+class Parser(FlaskParser):
+    DEFAULT_UNKNOWN_BY_LOCATION = {"json": None, "query": None, "querystring": None, "path": None}
+
+    def _raw_load_json(self, req: flask.Request) -> Any:
+        # A bad body is reported here, not raised as JSONDecodeError: webargs takes a
+        # JSONDecodeError without a document for "no body" and would silently ignore it.
+        raw = req.get_data(cache=True)
+        if not raw.strip():
+            return core.missing
+        if not is_json_request(req):
+            # A body that is not declared as JSON is refused rather than ignored.
+            _malformed("Body must be JSON (Content-Type: application/json)")
+        try:
+            return simplejson.loads(raw.decode("utf-8"), use_decimal=True, object_pairs_hook=_no_duplicate_keys)
+        except (ValueError, UnicodeDecodeError) as exc:
+            _malformed(str(exc).split(":")[0][:200])
+
+
+def _malformed(message: str) -> NoReturn:
+    raise ValidationError("Malformed JSON body", details={"json": [message]})
+
+
+class Blueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = Parser()

@@ -9,6 +9,7 @@ from celery import Celery
 from shared.dialects import Driver
 
 EXECUTE_TASK = "analytics.execute_query"
+PING_TASK = "analytics.ping"
 
 
 class Queue(StrEnum):

@@ -5,7 +5,7 @@ import logging
 from typing import Any
 
 import redis
-from flask import Flask, g
+from flask import Flask, g, request
 from flask_smorest import Api
 
 from api.context import Services
@@ -14,6 +14,7 @@ from api.json import DecimalJSONProvider
 from shared.config import Settings
 from shared.crypto import SecretBox
 from shared.db import make_engine, make_session_factory
+from shared.errors import ValidationError
 from shared.jobs import Enqueuer
 
 
@@ -64,6 +65,12 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     app.register_blueprint(ops.blp)
     for blp in (secrets_blp, queries_blp, executions_blp):
         api.register_blueprint(blp)
+
+    @app.before_request
+    def refuse_nul_in_url() -> None:
+        # PostgreSQL text cannot hold NUL: a key, slug or filter with one is a bad request, not a 500.
+        if "\x00" in request.path or any("\x00" in k + v for k, v in request.args.items(multi=True)):
+            raise ValidationError("The URL must not contain NUL characters")
 
     @app.teardown_request
     def close_session(exc: BaseException | None) -> None:

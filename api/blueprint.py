@@ -26,9 +26,31 @@ class Parser(FlaskParser):
             # A body that is not declared as JSON is refused rather than ignored.
             _malformed("Body must be JSON (Content-Type: application/json)")
         try:
-            return simplejson.loads(raw.decode("utf-8"), use_decimal=True, object_pairs_hook=_no_duplicate_keys)
+            data = simplejson.loads(raw.decode("utf-8"), use_decimal=True, object_pairs_hook=_no_duplicate_keys)
+            nul = _find_nul(data)
         except (ValueError, UnicodeDecodeError) as exc:
             _malformed(str(exc).split(":")[0][:200])
+        except RecursionError:
+            _malformed("JSON nested too deeply")
+        if nul is not None:
+            # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the database.
+            raise ValidationError("Invalid request", details={nul or "json": ["Must not contain NUL characters."]})
+        return data
+
+
+def _find_nul(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first string (or key) holding a NUL character, if any."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        where = f"{path}.{key}" if path else str(key)
+        if "\x00" in str(key):
+            return where
+        found = _find_nul(item, where)
+        if found is not None:
+            return found
+    return None
 
 
 def _malformed(message: str) -> NoReturn:

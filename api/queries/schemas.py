@@ -33,7 +33,8 @@ class QueryWriteSchema(Schema):
     secret_key = fields.String(allow_none=True, validate=validate.Length(max=100))
     query_text = fields.String(validate=validate.Length(min=1, max=100_000))
     tags = fields.List(fields.String(validate=validate.Length(min=1, max=100)), validate=validate.Length(max=50))
-    timeout_seconds = fields.Integer(allow_none=True, validate=validate.Range(min=1))
+    # strict: 1.5 or "30" is a wrong type, not silently 1 or 30.
+    timeout_seconds = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1))
     parameters = fields.List(fields.Dict(), validate=validate.Length(max=100))
 
 

@@ -5,7 +5,7 @@ import re
 import unicodedata
 from typing import Any
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import any_, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -174,7 +174,7 @@ def list_queries(
 ) -> tuple[list[AnalyticsQuery], int]:
     stmt = select(AnalyticsQuery).where(AnalyticsQuery.app_id == app.id)
     if tag:
-        stmt = stmt.where(AnalyticsQuery.tags.any(tag))
+        stmt = stmt.where(any_(AnalyticsQuery.tags) == tag)
     if search:
         pattern = "%" + search.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
         stmt = stmt.where(

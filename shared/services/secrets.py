@@ -15,7 +15,8 @@ from shared.models import App, Secret, SecretType
 from shared.secret_types import check_secret_value
 
 KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
-RESERVED_KEYS = {"user_profile"}
+# user_profile is the caller's profile in templates; "types" would be shadowed by /secrets/types/.
+RESERVED_KEYS = {"user_profile", "types"}
 
 
 def list_types(session: Session, tenant_id: int) -> list[SecretType]:

@@ -189,7 +189,8 @@ def _run_query(rt: Runtime, key: str, record: dict) -> dict[str, Any]:
         secrets_map = None
         if driver is not Driver.INTERNAL:
             secret = _load_secret(session, record["app_id"], query.secret_key, driver)
-            rows = dict(session.execute(select(Secret.key, Secret.value_encrypted).where(Secret.app_id == record["app_id"])).tuples())
+            found = session.execute(select(Secret.key, Secret.value_encrypted).where(Secret.app_id == record["app_id"]))
+            rows = {key: token for key, token in found}
             secrets_map = LazySecrets(rt, rows)
             user = session.get(User, record["user_id"]) if record.get("user_id") else None
             namespace = SecretNamespace(secrets_map, user.profile() if user else None)

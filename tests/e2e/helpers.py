@@ -48,9 +48,9 @@ def wait_for_state(http: HttpCaller, key: str, states: set[str], timeout: float 
         time.sleep(0.1)
 
 
-def wait_until(predicate, message: str, timeout: float = 15) -> None:
+def wait_until(predicate, message: str, timeout: float = 15, describe=None) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(message)
+            raise AssertionError(message + (f": {describe()}" if describe else ""))
         time.sleep(0.1)

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from tests.e2e.helpers import body, create_query, create_secret, execute, poll, wait_for_state, wait_until
-from tests.support.targets.postgres import EXPECTED, active_queries, SLOW_QUERY, TYPED_QUERY, canary_state, pg_config
+from tests.support.targets.postgres import EXPECTED, active_queries, activity, SLOW_QUERY, TYPED_QUERY, canary_state, pg_config
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -98,7 +98,7 @@ def test_cancelled_while_queued_never_runs(pg, ext_pg, redis_client):
     for key in blockers:
         assert pg.delete(f"analytics/executions/{key}/").status_code == 200
     # Once the workers are free the queued message is delivered and skipped.
-    wait_until(lambda: _active(ext_pg, "slow_marker") == 0, "blockers still running")
+    wait_until(lambda: _active(ext_pg, "slow_marker") == 0, "blockers still running", describe=lambda: activity(ext_pg))
     final = wait_for_state(pg, queued["execution_key"], {"cancelled"})
     assert final["code"] == "QueryCancelled"
     wait_until(
@@ -114,7 +114,8 @@ def test_timeout_is_stopped_at_the_database(pg, ext_pg):
     assert r.status_code == 504, r.text
     data = r.json()
     assert data["code"] == "QueryTimeoutError" and data["state"] == "failed" and data["execution_key"]
-    wait_until(lambda: _active(ext_pg, "slow_marker") == 0, "query still running at the database")
+    wait_until(lambda: _active(ext_pg, "slow_marker") == 0, "query still running at the database",
+               describe=lambda: activity(ext_pg))
 
 
 def test_truncation_and_max_rows_clamp(pg):

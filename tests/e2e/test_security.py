@@ -96,6 +96,15 @@ def test_quoted_parameter_is_a_literal(world, ext_pg, entry):
     assert canary_state(ext_pg) == before
 
 
+@pytest.mark.parametrize(("value", "count"), [("paid", 2), ("it's complicated", 1), ("back\\slash", 1), ("x' OR '1'='1", 0)])
+def test_quoted_values_match_like_literals(world, value, count):
+    http = world["http"]
+    q = create_query(http, "Match", "SELECT count(*) AS n FROM orders WHERE status = '{{ v }}'", secret_key="pg")
+    r = execute(http, q["data"]["slug"], {"v": value})
+    assert r.status_code == 200, r.text
+    assert r.json()["data"] == [{"n": count}]
+
+
 @pytest.mark.parametrize("entry", load_corpus("public_param_unquoted"), ids=lambda e: e.id)
 def test_unquoted_parameter_must_be_a_number(world, entry):
     http = world["http"]

@@ -76,6 +76,17 @@ def active_queries(db, marker: str = "slow_marker") -> int:
         return cur.fetchone()[0]
 
 
+def activity(db) -> list:
+    """What runs on ``db`` right now (for failure messages)."""
+    with admin_connection() as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT usename, state, left(query, 120), now() - query_start FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (db.name,),
+        )
+        return cur.fetchall()
+
+
 def _is_running(admin_db):
     return lambda marker="slow_marker": active_queries(admin_db, marker) > 0
 

@@ -26,6 +26,7 @@ HTTP_STATUS: dict[str, int] = {
     errors.RateLimitedError.code: 429,
     errors.ConnectorError.code: 502,
     errors.QueryTimeoutError.code: 504,
+    errors.ServiceUnavailableError.code: 503,
     errors.QueryCancelledError.code: 409,
     errors.WorkerLostError.code: 500,
     errors.InternalError.code: 500,

@@ -103,6 +103,13 @@ class WorkerLostError(AnalyticsError):
     default_message = "The worker running this query stopped unexpectedly"
 
 
+class ServiceUnavailableError(AnalyticsError):
+    """A dependency of the service itself (the broker) is down; retrying later helps."""
+
+    code = "ServiceUnavailable"
+    default_message = "The execution queue is unavailable, try again shortly"
+
+
 class InternalError(AnalyticsError):
     code = "InternalError"
     default_message = "An internal error occurred"

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from shared.config import Settings
 from shared.crypto import new_execution_key
-from shared.errors import AnalyticsError, ConflictError, NotFoundError, RateLimitedError
+from shared.errors import AnalyticsError, ConflictError, NotFoundError, RateLimitedError, ServiceUnavailableError
 from shared.execution_store import TERMINAL, ExecutionStore, State
 from shared.jobs import Enqueuer
 from shared.models import AnalyticsQuery, App, Execution, User, utcnow
@@ -26,11 +26,6 @@ logger = logging.getLogger(__name__)
 
 # A running execution whose worker vanished is failed once this long past its time limit.
 REAPER_GRACE_SECONDS = 120
-
-
-class ServiceUnavailableError(AnalyticsError):
-    code = "ServiceUnavailable"
-    default_message = "The execution queue is unavailable, try again shortly"
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,8 @@ def authenticate_request() -> None:
         raise AuthenticationError("Missing or malformed Authorization header (expected: Bearer <token>)")
     session = db()
     user, tenant = authenticate(session, token)
-    session.commit()  # records last_used_at
+    if session.dirty:
+        session.commit()  # records last_used_at
     g.caller = Caller(user=user, tenant=tenant)
 
 

@@ -83,7 +83,7 @@ def main() -> None:
     port = free_port()
     cli = [sys.executable, "-m", "api.cli"]
     api = Process(cli + ["serve", "--port", str(port), "--workers", "2", "--threads", "8"], env, logs / "api.log")
-    worker = Process(cli + ["worker", "--concurrency", "2", "--loglevel", "WARNING"], env, logs / "worker.log")
+    worker = Process(cli + ["worker", "--concurrency", "2", "--loglevel", "INFO"], env, logs / "worker.log")
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 60

@@ -2,8 +2,8 @@
 
 Keys (all expire): ``<prefix>:<key>`` a hash with the state and metadata,
 ``<prefix>:<key>:result`` the finished result (JSON text), ``<prefix>:<key>:done`` a latch list
-that waiters BLPOP (and push back, so every waiter wakes), ``<prefix>:<key>:cancel`` the
-cancel signal the worker's watcher BLPOPs. Every state change is one Lua script, so a late
+that waiters BLPOP (and push back, so every waiter wakes). Cancel requests are published on
+one channel that each worker process listens to (``worker/cancellation.py``). Every state change is one Lua script, so a late
 result can never overwrite ``cancelled`` and a cancel can never overwrite a result.
 """
 from __future__ import annotations
@@ -18,6 +18,7 @@ import redis
 
 PREFIX = "analytics:exec"
 TENANT_PREFIX = "analytics:tenant"
+CANCEL_CHANNEL = "analytics:cancel"
 
 
 class State(StrEnum):
@@ -162,14 +163,13 @@ class ExecutionStore:
         return True
 
     def request_cancel(self, key: str) -> None:
-        pipe = self.redis.pipeline()
-        pipe.rpush(self._key(key, "cancel"), "1")
-        pipe.expire(self._key(key, "cancel"), self.result_ttl)
-        pipe.execute()
+        """Tell the workers; the one running ``key`` stops it at the database. (An execution
+        that has not started yet needs no message: its state is already ``cancelled``.)"""
+        self.redis.publish(CANCEL_CHANNEL, key)
 
-    def wait_cancel(self, key: str, timeout: float) -> bool:
-        """Used by the worker's watcher thread while a query runs."""
-        return self.redis.blpop([self._key(key, "cancel")], timeout=timeout) is not None
+    def state(self, key: str) -> State | None:
+        raw = self.redis.hget(self._key(key), "state")
+        return State(raw.decode()) if raw else None
 
 
 _JSON_FIELDS = {"params", "error", "meta"}

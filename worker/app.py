@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from celery import Celery
+from kombu import Exchange
 from kombu import Queue as KombuQueue
 
 from shared.config import Settings
@@ -12,7 +13,9 @@ def create_celery(settings: Settings) -> Celery:
     app = Celery("analytics-worker", broker=settings.broker_url, include=["worker.tasks"])
     soft, hard = time_limits(settings.query_timeout)
     app.conf.update(
-        task_queues=[KombuQueue(q.value, routing_key=q.value) for q in Queue],
+        # Each queue has its own direct exchange, as Celery declares it for a send_task(queue=...)
+        # from the API, so both sides agree on the routing.
+        task_queues=[KombuQueue(q.value, Exchange(q.value, type="direct"), routing_key=q.value) for q in Queue],
         task_default_queue=Queue.POSTGRES.value,
         # Long tasks: take one message at a time and acknowledge it only when done, so a
         # worker that dies mid-query leaves the message to be redelivered.

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -44,8 +42,8 @@ def run_execution(rt: Runtime, key: str) -> None:
         logger.error("execution %s: worker lost %d times, giving up", key, attempts - 1)
         _finish_failed(rt, key, record, errors.WorkerLostError())
         return
-    _update_row(rt, key, state=State.RUNNING.value, attempts=attempts, started_at=utcnow())
-
+    # The history row is written once, when the execution ends (Redis holds the live state).
+    history = {"attempts": attempts, "started_at": utcnow()}
     started = time.monotonic()
     try:
         if record.get("kind") == "test":
@@ -59,6 +57,7 @@ def run_execution(rt: Runtime, key: str) -> None:
             _update_row(
                 rt,
                 key,
+                **history,
                 state=State.SUCCEEDED.value,
                 row_count=payload["total"],
                 truncated=payload["truncated"],
@@ -67,15 +66,18 @@ def run_execution(rt: Runtime, key: str) -> None:
             )
         logger.info("execution %s: %s, %d rows", key, outcome.state, payload["total"])
     except errors.AnalyticsError as exc:
-        _finish_failed(rt, key, record, exc, started)
+        _finish_failed(rt, key, record, exc, started, history)
     except SoftTimeLimitExceeded:
-        _finish_failed(rt, key, record, errors.QueryTimeoutError(), started)
+        _finish_failed(rt, key, record, errors.QueryTimeoutError(), started, history)
     except Exception:
         logger.exception("execution %s: unexpected error", key)
-        _finish_failed(rt, key, record, errors.InternalError(), started)
+        _finish_failed(rt, key, record, errors.InternalError(), started, history)
 
 
-def _finish_failed(rt: Runtime, key: str, record: dict, exc: errors.AnalyticsError, started: float | None = None) -> None:
+def _finish_failed(
+    rt: Runtime, key: str, record: dict, exc: errors.AnalyticsError, started: float | None = None,
+    history: dict[str, Any] | None = None,
+) -> None:
     """Record a failure; ``exc`` is already redacted where it could hold a secret."""
     message = exc.message
     error: dict[str, Any] = {"code": exc.code, "message": message}
@@ -86,18 +88,16 @@ def _finish_failed(rt: Runtime, key: str, record: dict, exc: errors.AnalyticsErr
     if outcome.applied and record.get("kind") != "test":
         duration = int((time.monotonic() - started) * 1000) if started else None
         _update_row(
-            rt, key, state=State.FAILED.value, error_code=exc.code, error_message=message[:2000],
-            finished_at=utcnow(), duration_ms=duration,
+            rt, key, **(history or {}), state=State.FAILED.value, error_code=exc.code,
+            error_message=message[:2000], finished_at=utcnow(), duration_ms=duration,
         )
 
 
 def _update_row(rt: Runtime, key: str, **values: Any) -> None:
     try:
         with rt.sessions() as session:
-            stmt = update(Execution).where(Execution.key == key)
-            if values.get("state") != State.RUNNING.value:
-                # Never overwrite a cancel the API recorded.
-                stmt = stmt.where(Execution.state != State.CANCELLED.value)
+            # Never overwrite a cancel the API recorded.
+            stmt = update(Execution).where(Execution.key == key, Execution.state != State.CANCELLED.value)
             session.execute(stmt.values(**values))
             session.commit()
     except Exception:
@@ -212,7 +212,9 @@ def _run_query(rt: Runtime, key: str, record: dict) -> dict[str, Any]:
     redactor = Redactor(secret_strings)
     try:
         validate_query(rendered.text, dialect, tenant_schema=tenant.schema_name)
-        with _cancel_watcher(rt, key, connector):
+        with rt.cancels.watching(key, connector):
+            if rt.store.state(key) is not State.RUNNING:
+                raise errors.QueryCancelledError()  # cancelled while we prepared: don't start
             result = connector.execute(
                 rendered.text, max_rows=record["max_rows"], timeout=record["timeout"], execution_key=key
             )
@@ -222,38 +224,3 @@ def _run_query(rt: Runtime, key: str, record: dict) -> dict[str, Any]:
         exc.details = redactor.value(exc.details)
         raise
     return result_payload(result, redactor, duration_ms=0)
-
-
-@contextmanager
-def _cancel_watcher(rt: Runtime, key: str, connector: Connector) -> Iterator[None]:
-    """While the query runs, a thread waits on the execution's cancel signal and, when it
-    comes, stops the query at the database from another connection."""
-    done = threading.Event()
-
-    def watch() -> None:
-        while not done.is_set():
-            try:
-                if not rt.store.wait_cancel(key, 1.0):
-                    continue
-            except Exception:
-                logger.exception("execution %s: cancel watcher lost Redis", key)
-                time.sleep(1)
-                continue
-            logger.info("execution %s: cancel requested", key)
-            # The query may still be connecting: retry until it is found or finishes.
-            while not done.is_set():
-                try:
-                    if connector.cancel(key):
-                        logger.info("execution %s: cancelled at the database", key)
-                        return
-                except Exception:
-                    logger.exception("execution %s: cancel failed", key)
-                done.wait(0.2)
-            return
-
-    thread = threading.Thread(target=watch, name=f"cancel-{key[:12]}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()

@@ -14,6 +14,7 @@ from shared.connectors.registry import ConnectorCache
 from shared.crypto import SecretBox
 from shared.db import make_engine, make_session_factory
 from shared.execution_store import ExecutionStore
+from worker.cancellation import CancelListener
 
 
 @dataclass
@@ -24,6 +25,7 @@ class Runtime:
     store: ExecutionStore
     box: SecretBox
     connectors: ConnectorCache
+    cancels: CancelListener
 
 
 _runtime: Runtime | None = None
@@ -44,5 +46,6 @@ def runtime(settings: Settings | None = None) -> Runtime:
                 store=ExecutionStore(client, result_ttl=settings.result_ttl),
                 box=SecretBox(settings.secret_keys),
                 connectors=ConnectorCache(),
+                cancels=CancelListener(client),
             )
         return _runtime

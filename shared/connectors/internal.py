@@ -42,12 +42,15 @@ class InternalConnector(PostgresConnector):
         return params
 
     def prepare(self, cur, *, timeout: float) -> None:
-        super().prepare(cur, timeout=timeout)
         schema, role = self.config["schema"], self.config["role"]
-        cur.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,))
-        if cur.fetchone() is None:
+        # One round trip. Identifiers cannot be bound parameters; these two come from the tenant
+        # row, which only `analytics tenant create` writes after checking them against a strict
+        # pattern. Setting a search_path that does not exist is no error, hence the check.
+        cur.execute(
+            "RESET ALL; SET LOCAL statement_timeout = %s; "
+            f"SET LOCAL search_path TO {_ident(schema)}; SET LOCAL ROLE {_ident(role)}; "
+            "SELECT count(*) FROM pg_namespace WHERE nspname = %s",
+            (int(timeout * 1000), schema),
+        )
+        if cur.fetchone()[0] == 0:
             raise errors.SecretResolutionError("Tenant schema required")
-        # Identifiers cannot be bound parameters; these two come from the tenant row, which
-        # only `analytics tenant create` writes after checking them against a strict pattern.
-        cur.execute(f"SET LOCAL search_path TO {_ident(schema)}")
-        cur.execute(f"SET LOCAL ROLE {_ident(role)}")

@@ -168,8 +168,8 @@ class PostgresConnector(Connector):
     def prepare(self, cur, *, timeout: float) -> None:
         """Per-transaction settings; a child adds what differs (the internal connector)."""
         # RESET ALL brings back the startup settings (read-only) whatever a previous use did.
-        cur.execute("RESET ALL")
-        cur.execute("SET LOCAL statement_timeout = %s", (int(timeout * 1000),))
+        # One round trip for both.
+        cur.execute("RESET ALL; SET LOCAL statement_timeout = %s", (int(timeout * 1000),))
 
     def execute(self, rendered: str, *, max_rows: int, timeout: float, execution_key: str) -> ResultSet:
         started = time.monotonic()

@@ -20,7 +20,29 @@ pytest_plugins = [
     "tests.support.targets.elasticsearch",
 ]
 
-REDIS_URL = os.environ.get("ANALYTICS_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
+REDIS_BASE = "redis://127.0.0.1:6379"
+LOCK_KEY = "analytics-test-run"
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A Redis database of its own for this test run (Celery queues and execution keys have
+    fixed names, so two runs sharing a database would consume each other's tasks)."""
+    if os.environ.get("ANALYTICS_TEST_REDIS_URL"):
+        yield os.environ["ANALYTICS_TEST_REDIS_URL"]
+        return
+    for db in range(1, 16):
+        client = redis_lib.Redis.from_url(f"{REDIS_BASE}/{db}")
+        if client.set(LOCK_KEY, os.getpid(), nx=True, ex=3 * 3600):
+            for key in client.scan_iter(count=1000):
+                if key != LOCK_KEY.encode():
+                    client.delete(key)
+            yield f"{REDIS_BASE}/{db}"
+            client.flushdb()
+            client.close()
+            return
+        client.close()
+    pytest.fail("no free Redis database (1-15) for this test run")
 
 
 @pytest.fixture(scope="session")
@@ -42,15 +64,12 @@ def secret_key() -> str:
 
 
 @pytest.fixture(scope="session")
-def env(platform_db, secret_key) -> dict[str, str]:
+def env(platform_db, secret_key, redis_url) -> dict[str, str]:
     """The environment of the service under test (also given to API and worker processes)."""
-    client = redis_lib.Redis.from_url(REDIS_URL)
-    client.flushdb()
-    client.close()
     return {
         "ANALYTICS_ENV": "test",
         "ANALYTICS_DATABASE_URL": platform_db.sqlalchemy_url,
-        "ANALYTICS_REDIS_URL": REDIS_URL,
+        "ANALYTICS_REDIS_URL": redis_url,
         "ANALYTICS_SECRET_KEY": secret_key,
         "ANALYTICS_QUERY_TIMEOUT": "30",
         "ANALYTICS_SYNC_WAIT": "10",

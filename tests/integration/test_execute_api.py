@@ -34,9 +34,20 @@ def _setup(client, account, ext_pg, query_text="SELECT 1 AS one", **fields):
     return r.get_json()["data"]["slug"]
 
 
-def test_tenant_concurrency_limit(make_client, account, ext_pg):
-    # An unused broker database: nothing consumes these messages, so they stay "queued".
-    client = make_client(tenant_concurrency=2, broker_url="redis://127.0.0.1:6379/10")
+@pytest.fixture()
+def idle_broker():
+    """A broker database no worker of this run consumes (another run's worker that picked a
+    message up would find no such execution in its own Redis and skip it)."""
+    import redis
+
+    url = "redis://127.0.0.1:6379/0"
+    yield url
+    redis.Redis.from_url(url).delete("analytics.postgres")
+
+
+def test_tenant_concurrency_limit(make_client, account, ext_pg, idle_broker):
+    # Nothing consumes these messages, so the executions stay "queued".
+    client = make_client(tenant_concurrency=2, broker_url=idle_broker)
     slug = _setup(client, account, ext_pg)
     keys = []
     for _ in range(2):

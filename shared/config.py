@@ -63,7 +63,7 @@ class Settings:
                 raise ConfigError(KEY_HELP)
             keys = (_DEVELOPMENT_KEY,)
         settings = cls(
-            database_url=env.get("ANALYTICS_DATABASE_URL") or cls.database_url,
+            database_url=_database_url(env.get("ANALYTICS_DATABASE_URL") or cls.database_url),
             redis_url=redis_url,
             broker_url=env.get("ANALYTICS_BROKER_URL") or redis_url,
             secret_keys=keys,
@@ -82,6 +82,13 @@ class Settings:
 
         SecretBox(settings.secret_keys)
         return settings
+
+
+def _database_url(url: str) -> str:
+    # libpq and Heroku-style URLs say postgres://, which SQLAlchemy 2 no longer accepts.
+    if url.startswith("postgres://"):
+        return "postgresql://" + url.removeprefix("postgres://")
+    return url
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:

@@ -116,3 +116,10 @@ def test_settings_are_frozen_and_do_not_show_keys():
     assert KEY not in repr(settings)
     with pytest.raises(AttributeError):
         settings.max_rows = 1  # type: ignore[misc]
+
+
+def test_postgres_scheme_is_accepted():
+    from shared.config import Settings
+
+    settings = Settings.from_env({"ANALYTICS_ENV": "development", "ANALYTICS_DATABASE_URL": "postgres://u:p@h:5432/d"})
+    assert settings.database_url == "postgresql://u:p@h:5432/d"

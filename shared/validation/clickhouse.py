@@ -118,7 +118,15 @@ def _validate(text: str, *, nested: bool) -> None:
         target: exp.Expression = root
     elif isinstance(root, exp.Describe) and isinstance(root.this, (exp.Table, *READ_ROOTS)) \
             and not nested:
-        target = root.this  # DESCRIBE t, DESCRIBE (SELECT ...), DESCRIBE tablefunction(...)
+        target = root.this  # DESCRIBE t, DESCRIBE (SELECT ...)
+    elif isinstance(root, exp.Describe) and _is_described_table_function(root.this) \
+            and not nested:
+        # sqlglot reads DESCRIBE numbers(3) as a table with a column list: same allow-list as a
+        # table function in FROM (the names that reach outside were refused on the tokens).
+        name = root.this.this.name
+        if name.lower() not in ALLOWED_TABLE_FUNCTIONS:
+            raise _table_function_refusal(name, root, text)
+        target = root.this
     else:
         raise statement_refusal(tokens, text)
     check_same_code(lexed, _SQLGLOT_DIALECT)
@@ -145,6 +153,11 @@ def _check_tokens(lexed: Lexed, text: str) -> None:
         if is_word(tok, "format") and _is_name(nxt) and after is None:
             raise refuse("A FORMAT clause is not allowed", "format_clause", text=text,
                          offset=tok.start)
+
+
+def _is_described_table_function(node: exp.Expression | None) -> bool:
+    return isinstance(node, exp.Schema) and isinstance(node.this, exp.Table) and not (
+        node.this.args.get("db") or node.this.args.get("catalog"))
 
 
 def _is_name(tok: Token | None) -> bool:

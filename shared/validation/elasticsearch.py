@@ -10,9 +10,12 @@ the search DSL to tell a DSL keyword from a user-chosen name:
   (``index``/``_index`` in a terms lookup, a more_like_this/pinned item or a percolate query,
   ``indexed_shape``, ``pit``, ``indices_boost``);
 - user-chosen names are NOT keywords and are never refused: field names directly under leaf
-  queries (``{"term": {"script": "x"}}`` searches a field called "script"), aggregation names,
-  sort fields, highlight fields and bucket ``order`` keys;
-- values are data and are never refused (``"runtime_mappings"`` as a search string is fine).
+  queries (``{"term": {"script": "x"}}`` searches a field called "script") and decay functions,
+  aggregation names, named filters (``filters`` / ``adjacency_matrix``), composite source names,
+  suggester names, sort fields, highlight fields and bucket ``order`` keys;
+- values are data and are never refused (``"runtime_mappings"`` as a search string is fine), nor
+  are documents Elasticsearch only indexes or echoes (percolated documents, artificial
+  more_like_this documents, aggregation ``meta``).
 
 Everything not recognised as a name position is treated as a keyword position, so a new DSL
 feature is checked rather than skipped (fail closed). Query DSL reference:
@@ -29,14 +32,17 @@ __all__ = ["validate_elasticsearch"]
 
 # Top-level search options that only shape the search of the secret's own index pattern.
 # Not allowed: pit (a point in time can be opened on another index), indices_boost (names other
-# indices), script_fields / runtime_mappings (scripts), suggest (the phrase suggester's collate
-# runs a templated query), stats, ext, knn / retriever / rank (model inference), profile
-# (internal shard and node details), slice (only meaningful with pit/scroll).
+# indices), script_fields / runtime_mappings (scripts), stats, ext, retriever / rank (a
+# composable framework whose retrievers call models or read rulesets from system indices, and
+# grows new kinds every release), profile (internal shard and node details), slice (only
+# meaningful with pit/scroll). knn is a plain vector search of the same index (its
+# query_vector_builder, which calls a model, is refused below); suggest is walked like the rest
+# (the phrase suggester's collate, a template script, is refused with the scripts).
 ALLOWED_TOP_LEVEL_KEYS = frozenset({
     "query", "aggs", "aggregations", "size", "from", "sort", "_source", "fields",
     "track_total_hits", "search_after", "post_filter", "highlight", "collapse", "timeout",
     "min_score", "docvalue_fields", "stored_fields", "explain", "version",
-    "seq_no_primary_term", "track_scores", "terminate_after", "rescore",
+    "seq_no_primary_term", "track_scores", "terminate_after", "rescore", "knn", "suggest",
 })
 
 # Keys that make Elasticsearch run a script, wherever they are a keyword.
@@ -51,6 +57,7 @@ SCRIPT_KEYS = frozenset({
     "script_score",  # query, and function_score's function
     "script_heuristic",  # significant_terms
     "minimum_should_match_script",  # terms_set
+    "collate",  # phrase suggester: a mustache template script run as a query per suggestion
 })
 # Keys that read another index (or open a point in time on one).
 OTHER_INDEX_KEYS = frozenset({
@@ -61,10 +68,17 @@ OTHER_INDEX_KEYS = frozenset({
     "indices_boost",
 })
 # Query types refused outright: wrapper hides a base64-encoded query from this walk; rule
-# queries read a ruleset from another (system) index.
+# queries read a ruleset from another (system) index. Refused in EVERY keyword position, not
+# only where this walk knows a query is expected: ES takes queries in places the walk may not
+# model (named filters, a future option), and none of these words is a keyword elsewhere.
 BLOCKED_QUERY_TYPES = frozenset({"wrapper", "rule", "rule_query"})
-# Other keywords refused anywhere: query_vector_builder calls a model at search time.
-OTHER_BLOCKED_KEYS = frozenset({"query_vector_builder"})
+# Other keywords refused anywhere: they call a model at search time (query_vector_builder, the
+# inference pipeline aggregation, semantic / sparse_vector / text_expansion inference, the
+# learning_to_rank rescorer, the reranking retriever).
+OTHER_BLOCKED_KEYS = frozenset({
+    "query_vector_builder", "inference", "inference_id", "model_id", "semantic",
+    "learning_to_rank", "text_similarity_reranker",
+})
 
 # Leaf queries whose body is {<field name>: <value or options>}: the first level of keys are
 # field names chosen by the user. Only in query position (the terms/range *aggregations* take a
@@ -80,6 +94,17 @@ QUERY_VALUED_KEYS = frozenset({
     "query", "post_filter", "filter", "must", "should", "must_not", "positive", "negative",
     "queries", "highlight_query", "rescore_query", "organic", "background_filter",
 })
+# Keys whose value is {<user's name>: <query>} or a list of queries: the filters and
+# adjacency_matrix aggregations.
+NAMED_QUERIES_KEYS = frozenset({"filters"})
+# Keys whose value is {<user's name>: <keyword options>} (or a list of those): composite
+# aggregation sources, and decay functions ({"gauss": {"<field>": {"origin": ...}}}).
+NAMED_OPTIONS_KEYS = frozenset({"sources", "gauss", "exp", "linear"})
+# Keys whose value is data Elasticsearch never interprets as DSL: documents to percolate, an
+# artificial more_like_this document and its per-field analyzers, an aggregation's free-form
+# metadata, the variables of a pipeline aggregation's buckets_path. Not walked.
+DATA_KEYS = frozenset({"document", "documents", "doc", "per_field_analyzer", "meta",
+                       "buckets_path"})
 
 _MAX_DEPTH = 100
 
@@ -155,6 +180,8 @@ def _check_key(key: str, path: str) -> None:
     if key in OTHER_INDEX_KEYS:
         raise _refuse(f'Reading another index is not allowed: "{_short(key)}"', "other_index",
                       path=path)
+    if key in BLOCKED_QUERY_TYPES:
+        raise _refuse(f'Query type "{_short(key)}" is not allowed', "blocked_query", path=path)
     if key in OTHER_BLOCKED_KEYS:
         raise _refuse(f'"{_short(key)}" is not allowed', "blocked_key", path=path)
 
@@ -166,8 +193,16 @@ def _depth_guard(depth: int, path: str) -> None:
 
 def _walk_by_key(key: str, value: Any, path: str, depth: int) -> None:
     """Walk ``value`` knowing the keyword ``key`` it belongs to."""
+    if key in DATA_KEYS:
+        return
     if key in QUERY_VALUED_KEYS:
         _walk_query(value, path, depth)
+    elif key in NAMED_QUERIES_KEYS:
+        _walk_named_queries(value, path, depth)
+    elif key in NAMED_OPTIONS_KEYS and isinstance(value, (dict, list)):
+        _walk_named(value, path, depth)
+    elif key == "suggest" and isinstance(value, dict):
+        _walk_named(value, path, depth)  # {"text": ..., "<suggester name>": {options}}
     elif key in ("aggs", "aggregations"):
         _walk_aggs(value, path, depth)
     elif key == "sort":
@@ -205,9 +240,6 @@ def _walk_query(node: Any, path: str, depth: int) -> None:
     for query_type, body in node.items():
         child = f"{path}.{query_type}"
         _check_key(query_type, child)
-        if query_type in BLOCKED_QUERY_TYPES:
-            raise _refuse(f'Query type "{_short(query_type)}" is not allowed', "blocked_query",
-                          path=child)
         if query_type in FIELD_KEYED_QUERIES and isinstance(body, dict):
             for field, options in body.items():
                 # `field` is a user's field name (it may well be called "script"); its options
@@ -224,7 +256,39 @@ def _walk_aggs(node: Any, path: str, depth: int) -> None:
         _walk_keywords(node, path, depth)
         return
     for name, body in node.items():
-        _walk_keywords(body, f"{path}.{name}", depth + 1)
+        _walk_aggregation(body, f"{path}.{name}", depth + 1)
+
+
+def _walk_aggregation(node: Any, path: str, depth: int) -> None:
+    """{<aggregation type>: <options>, "aggs": {...}, "meta": {...}}.
+
+    The type's options are keywords, except that the "filter" aggregation's body is a query (so
+    its field names are the user's) and the "filters" aggregation's body holds a "filters"
+    option of named queries: the type key must not be mistaken for that option.
+    """
+    _depth_guard(depth, path)
+    if not isinstance(node, dict):
+        _walk_keywords(node, path, depth)
+        return
+    for key, value in node.items():
+        child = f"{path}.{key}"
+        _check_key(key, child)
+        if key == "filter":
+            _walk_query(value, child, depth + 1)
+        elif key in ("aggs", "aggregations") or key in DATA_KEYS:
+            _walk_by_key(key, value, child, depth + 1)
+        else:
+            _walk_keywords(value, child, depth + 1)
+
+
+def _walk_named_queries(node: Any, path: str, depth: int) -> None:
+    """{<user's filter name>: <query>} or [<query>, ...] (filters, adjacency_matrix)."""
+    _depth_guard(depth, path)
+    if isinstance(node, dict):
+        for name, query in node.items():
+            _walk_query(query, f"{path}.{name}", depth + 1)
+    else:
+        _walk_query(node, path, depth + 1)
 
 
 def _walk_named(node: Any, path: str, depth: int) -> None:

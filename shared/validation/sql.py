@@ -140,6 +140,11 @@ class LexProfile:
     dollar_quotes: str  # "none" | "postgres" ($tag$...$tag$) | "clickhouse" (heredoc)
     postgres_prefixes: bool  # E'...', U&'...', U&"..." (+ UESCAPE)
     dollar_in_words: bool = True
+    # What a number directly followed by letters is: "word" (ClickHouse: one bare word, or an
+    # error), "split" (PostgreSQL before 15 ends the number there: 1for update is FOR UPDATE; 15+
+    # refuses the text), "mysql" (an integer runs into an identifier, 1abc; a decimal or float
+    # ends there: 1e0into @a and 1.5into @a are INTO).
+    number_suffix: str = "word"
 
     def alternate(self) -> LexProfile:
         """The same engine with the other backslash setting for strings."""
@@ -157,6 +162,7 @@ class LexProfile:
             dollar_quotes=self.dollar_quotes,
             postgres_prefixes=self.postgres_prefixes,
             dollar_in_words=self.dollar_in_words,
+            number_suffix=self.number_suffix,
         )
 
 
@@ -176,6 +182,7 @@ POSTGRES_LEX = LexProfile(
     dollar_quotes="postgres",
     postgres_prefixes=True,
     dollar_in_words=True,
+    number_suffix="split",
 )
 # Redshift takes backslash escapes in ordinary strings (and sqlglot's redshift dialect agrees).
 REDSHIFT_LEX = LexProfile(
@@ -192,6 +199,7 @@ REDSHIFT_LEX = LexProfile(
     dollar_quotes="postgres",
     postgres_prefixes=True,
     dollar_in_words=True,
+    number_suffix="split",
 )
 # MySQL comments: https://dev.mysql.com/doc/refman/8.0/en/comments.html ('-- ' needs a space,
 # '#' to end of line, /* */ does not nest, /*! */ is executed). Strings take backslashes unless
@@ -210,6 +218,7 @@ MYSQL_LEX = LexProfile(
     dollar_quotes="none",
     postgres_prefixes=False,
     dollar_in_words=True,
+    number_suffix="mysql",
 )
 # ClickHouse: src/Parsers/Lexer.cpp (backslash escapes in strings AND identifiers, nested block
 # comments, '--', '//' and '# '/'#!' line comments, $heredoc$ strings).
@@ -440,16 +449,69 @@ def lex(text: str, profile: LexProfile) -> Lexed:
             i = j
             continue
         if ch in string.digits:
-            j = i + 1
-            while j < n and (text[j] in _WORD_CHARS or text[j] == "."):
-                j += 1
-            tokens.append(Token(TokenKind.NUMBER, text[i:j], i, j, i))
+            if profile.number_suffix == "word":
+                j = i + 1
+                while j < n and (text[j] in _WORD_CHARS or text[j] == "."):
+                    j += 1
+                tokens.append(Token(TokenKind.NUMBER, text[i:j], i, j, i))
+            else:
+                j, integer = _scan_number(text, i, underscores=profile.number_suffix == "split")
+                if integer and profile.number_suffix == "mysql" and j < n and _is_word_char(
+                        text[j], profile):
+                    while j < n and _is_word_char(text[j], profile):
+                        j += 1
+                    tokens.append(Token(TokenKind.WORD, text[i:j], i, j, i))
+                else:
+                    # whatever letters follow start the next token (1for update, 1e0into @a)
+                    tokens.append(Token(TokenKind.NUMBER, text[i:j], i, j, i))
             i = j
             continue
         tokens.append(Token(TokenKind.PUNCT, ch, i, i + 1, i))
         i += 1
 
     return _merge_uescape(Lexed(text, tuple(tokens), tuple(comments), None))
+
+
+_RADIX_DIGITS = {"x": frozenset(string.hexdigits), "b": frozenset("01"),
+                 "o": frozenset("01234567")}
+
+
+def _scan_number(text: str, i: int, *, underscores: bool) -> tuple[int, bool]:
+    """End of the numeric literal at ``i`` and whether it is an integer (no '.', no exponent).
+
+    0x1F / 0b01 / 0o17, or digits [. digits] [e [+-] digits]; ``underscores`` allows PostgreSQL
+    16's digit separators (1_000). Letters after the literal are not part of it.
+    """
+    n = len(text)
+
+    def digits(k: int, allowed: frozenset[str]) -> int:
+        while k < n:
+            if text[k] in allowed:
+                k += 1
+            elif underscores and text[k] == "_" and k + 1 < n and text[k + 1] in allowed:
+                k += 2
+            else:
+                break
+        return k
+
+    decimal = frozenset(string.digits)
+    if text[i] == "0" and i + 1 < n and text[i + 1].lower() in _RADIX_DIGITS:
+        end = digits(i + 2, _RADIX_DIGITS[text[i + 1].lower()])
+        if end > i + 2:
+            return end, True
+    j = digits(i, decimal)
+    integer = True
+    if j < n and text[j] == ".":
+        j = digits(j + 1, decimal)
+        integer = False
+    if j < n and text[j] in "eE":
+        k = j + 1
+        if k < n and text[k] in "+-":
+            k += 1
+        if k < n and text[k] in decimal:
+            j = digits(k, decimal)
+            integer = False
+    return j, integer
 
 
 def _postgres_prefixed_literal(text: str, i: int, j: int, word: str,
@@ -857,7 +919,15 @@ BLOCKED_FUNCTIONS = frozenset({
     # lib_mysqludf_sys
     "sys_exec", "sys_eval", "sys_get", "sys_set",
 })
-BLOCKED_PREFIXES = ("lo_", "dblink", "txid_", "binary_upgrade_", "crosstab")
+BLOCKED_PREFIXES = (
+    "lo_", "dblink", "txid_", "binary_upgrade_", "crosstab",
+    # run SQL over their own connections, outside the read-only transaction (Citus)
+    "run_command_on_", "master_run_on_worker",
+    # MySQL server-plugin UDFs that change server state (replication, firewall, audit log,
+    # keyring, version tokens, locking service)
+    "asynchronous_connection_failover_", "group_replication_", "audit_log_", "keyring_",
+    "version_tokens_", "service_get_", "service_release_", "mysql_firewall_", "set_firewall_",
+)
 # query_to_xml, cursor_to_xml, table_to_xml, schema_to_xml, database_to_xml and variants run SQL
 # (or read whole tables/schemas by name).
 BLOCKED_SUFFIXES = ("_to_xml", "_to_xmlschema", "_to_xml_and_xmlschema")
@@ -874,9 +944,14 @@ INTERNAL_BLOCKED_FUNCTIONS = frozenset({
     "currval",  # takes a sequence name (useless here anyway: nextval is refused)
     "current_setting", "current_schemas", "obj_description", "col_description",
     "shobj_description", "row_security_active", "pgrowlocks", "format_type", "inet_server_addr",
-    "inet_server_port", "acldefault", "aclexplode",
+    "inet_server_port", "inet_client_addr", "inet_client_port", "acldefault", "aclexplode",
+    # take a relation name as text (the implicit cast to regclass is a catalog lookup): tid
+    # lookups, pageinspect and amcheck read any relation's raw pages
+    "currtid", "currtid2", "get_raw_page", "heap_page_items", "heap_tuple_infomask_flags",
+    "page_header", "page_checksum", "fsm_page_contents", "tuple_data_split", "verify_heapam",
+    "hash_metapage_info", "hash_bitmap_info",
 })
-INTERNAL_BLOCKED_PREFIXES = ("to_reg", "pgstat")
+INTERNAL_BLOCKED_PREFIXES = ("to_reg", "pgstat", "bt_", "brin_", "gin_", "gist_", "hash_page_")
 _HAS_PRIVILEGE = re.compile(r"^has_\w*_privilege$")
 # Object-identifier types: a cast to one of them looks the name up in the catalog.
 REG_TYPES = frozenset({
@@ -983,6 +1058,8 @@ def _validate(text: str, rules: _SqlRules, tenant_schema: str | None, *, nested:
     # code (e.g. "SELECT 'a\', SLEEP(5) -- '") is code on such a server: check it as well.
     for view in (primary, alternate) if alternate.error is None else (primary,):
         _check_tokens(view, rules, text)
+    if rules.mysql and not nested and _is_mysql_plain_show(tokens):
+        return
     root = parse_one_statement(parse_text, rules.sqlglot_dialect, tokens)
     walk_roots = _check_root(root, rules, tokens, text, nested=nested)
     check_same_code(parse_view, rules.sqlglot_dialect)
@@ -1068,6 +1145,39 @@ def _is_mysql_describe_table(tokens: list[Token]) -> bool:
     return shape in ("n", "n.n", "nn", "ns", "n.nn", "n.ns")
 
 
+# Parenthesised parts a plain MySQL SHOW may contain: SHOW COUNT(*) WARNINGS, SHOW GRANTS FOR
+# CURRENT_USER(), SHOW CREATE USER CURRENT_USER().
+_SHOW_CALLS = (("count", "(", "*", ")"), ("current_user", "(", ")"))
+
+
+def _is_mysql_plain_show(tokens: list[Token]) -> bool:
+    """A MySQL/MariaDB SHOW made of names and literals only, which sqlglot may not know.
+
+    Every SHOW statement only reads (https://dev.mysql.com/doc/refman/8.0/en/show.html); what
+    could do more is an expression in its WHERE / LIKE part or a trailing INTO, so anything with
+    WHERE, INTO or a parenthesis other than COUNT(*) / CURRENT_USER() is left to the parser.
+    """
+    if len(tokens) < 2 or not is_word(tokens[0], "show"):
+        return False
+    index = 1
+    while index < len(tokens):
+        tok = tokens[index]
+        call = next((c for c in _SHOW_CALLS if [t.value.lower() for t in
+                                                 tokens[index:index + len(c)]] == list(c)), None)
+        if call is not None:
+            index += len(call)
+            continue
+        if is_word(tok, "where", "into", "select", "outfile", "dumpfile"):
+            return False
+        plain = (tok.kind in (TokenKind.WORD, TokenKind.QUOTED, TokenKind.NUMBER)
+                 or (tok.kind is TokenKind.STRING and tok.value[:1] in "'\"")
+                 or (tok.kind is TokenKind.PUNCT and tok.value in ".,@%="))
+        if not plain:
+            return False
+        index += 1
+    return True
+
+
 def _check_show_words(text: str, tokens: list[Token]) -> None:
     """PostgreSQL / Redshift SHOW <name>: only names and plain literals may follow."""
     for tok in tokens[1:]:
@@ -1140,7 +1250,8 @@ def _check_tokens(view: Lexed, rules: _SqlRules, text: str) -> None:
                          text=text, offset=tok.start)
         if rules.internal and tok.kind in (TokenKind.WORD, TokenKind.QUOTED):
             low = tok.value.lower()
-            if low in CATALOG_SCHEMAS:
+            # A catalog schema is only reachable as a qualifier; an alias may share its name.
+            if low in CATALOG_SCHEMAS and is_punct(nxt, "."):
                 raise refuse(f"System catalog {_fragment(tok.value)} is not allowed",
                              "catalog_access", text=text, offset=tok.start)
             if low in REG_TYPES:
@@ -1256,6 +1367,17 @@ def _check_isolation(node: exp.Expression, tenant_schema: str, text: str) -> Non
         if node.name.lower() in REG_TYPES:
             raise refuse("Casts to catalog lookup types (regclass, ...) are not allowed",
                          "catalog_access", position=node_position(node, text))
+    elif isinstance(node, exp.Collate):
+        # COLLATE schema."name": sqlglot reads the qualifier as a column's table.
+        collation = node.expression
+        if isinstance(collation, exp.Column):
+            _check_schema_part(collation.args.get("table"), tenant_schema, node, text)
+    elif isinstance(node, exp.Operator):
+        # OPERATOR(schema.op) calls the operator's function in that schema. sqlglot keeps only
+        # the unquoted text, and a tenant schema holds no operators: any qualifier is refused.
+        if "." in str(node.args.get("operator") or ""):
+            raise refuse("Schema-qualified operators are not allowed", "schema_isolation",
+                         position=node_position(node, text))
 
 
 def _cte_aliases(ctes: Iterable[exp.Expression]) -> set[str]:

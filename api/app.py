@@ -54,6 +54,11 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         enqueuer=Enqueuer(settings.broker_url),
     )
 
+    # `/secrets` answers like `/secrets/` instead of a 308 whose body is an HTML page (Flask
+    # returns routing redirects as they are, past every error handler), and `//` is a plain
+    # 404: no route ever redirects, so every answer is the JSON envelope.
+    app.url_map.strict_slashes = False
+    app.url_map.merge_slashes = False
     api = Api(app)
     register_error_handlers(app)
 

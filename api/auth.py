@@ -27,6 +27,10 @@ def db() -> Session:
 
 def authenticate_request() -> None:
     """``before_request`` of every resource blueprint."""
+    if request.method == "OPTIONS" and getattr(request.url_rule, "provide_automatic_options", False):
+        # Flask answers this OPTIONS itself with the allowed methods and nothing else; like
+        # Flask-Login's login_required, it needs no token (no view runs).
+        return
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()

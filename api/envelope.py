@@ -8,6 +8,8 @@ from marshmallow import Schema, fields, pre_load
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
+# A page past the end is simply empty; a larger number would overflow the database's OFFSET.
+MAX_PAGE = 2**31 - 1
 
 
 def ok(data: Any, message: str = "Success") -> dict[str, Any]:
@@ -40,7 +42,7 @@ class PageArgsSchema(Schema):
     def clamp(self, data, **kwargs):
         # Limits above their maximum are clamped, not refused (CONTRACT section 4).
         data = dict(data)
-        for name, low, high in (("page", 1, None), ("page_size", 1, MAX_PAGE_SIZE)):
+        for name, low, high in (("page", 1, MAX_PAGE), ("page_size", 1, MAX_PAGE_SIZE)):
             raw = data.get(name)
             if raw in (None, ""):
                 data.pop(name, None)
@@ -50,7 +52,7 @@ class PageArgsSchema(Schema):
             except (TypeError, ValueError):
                 continue  # let the field report it
             value = max(low, value)
-            data[name] = min(high, value) if high else value
+            data[name] = min(high, value)
         return data
 
 

@@ -40,6 +40,7 @@ _HTTP_ERRORS: dict[int, tuple[str, str]] = {
     405: ("MethodNotAllowed", "Method not allowed"),
     413: ("ValidationError", "Request body too large"),
     415: ("ValidationError", "Unsupported media type: send application/json"),
+    500: ("InternalError", "An internal error occurred"),
 }
 
 
@@ -67,6 +68,8 @@ def register_error_handlers(app: Flask) -> None:
         response.status_code = status_of(exc.code)
         if isinstance(exc, errors.RateLimitedError):
             response.headers["Retry-After"] = str(exc.retry_after)
+        if isinstance(exc, errors.AuthenticationError):
+            response.headers["WWW-Authenticate"] = "Bearer"  # RFC 7235: a 401 names its scheme
         return response
 
     @app.errorhandler(HTTPException)

@@ -171,6 +171,13 @@ class ExecutionStore:
         raw = self.redis.hget(self._key(key), "state")
         return State(raw.decode()) if raw else None
 
+    def states(self, keys: list[str]) -> list[State | None]:
+        """The live state of each key (None: unknown or expired), in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.hget(self._key(key), "state")
+        return [State(raw.decode()) if raw else None for raw in pipe.execute()]
+
 
 _JSON_FIELDS = {"params", "error", "meta"}
 _FLOAT_FIELDS = {"created_at", "started_at", "finished_at"}

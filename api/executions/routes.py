@@ -8,7 +8,7 @@ from api.auth import app_of_caller, authenticate_request, caller, db
 from api.blueprint import Blueprint
 from api.context import services
 from api.errors import status_of
-from api.executions.schemas import ExecuteSchema, ExecutionResultSchema, WaitArgsSchema
+from api.executions.schemas import ExecuteArgsSchema, ExecuteSchema, ExecutionResultSchema, WaitArgsSchema
 from shared.execution_store import ExecutionStore
 from shared.services import executions as service
 from shared.services.executions import ExecuteRequest, clamp_wait
@@ -30,14 +30,18 @@ def _poll_url(app_slug: str, key: str) -> str:
 @blp.route("/queries/<slug>/execute/")
 class Execute(MethodView):
     @blp.arguments(ExecuteSchema)
+    @blp.arguments(ExecuteArgsSchema, location="query")
     @blp.response(200, ExecutionResultSchema)
     @blp.alt_response(202, schema=ExecutionResultSchema, description="Not finished within `wait`")
-    def post(self, body, app_slug, slug):
+    def post(self, body, args, app_slug, slug):
         """Run a saved query; answer within `wait` seconds with the result, or 202 and a key"""
         svc = services()
         app = app_of_caller(app_slug)
         query = get_query(db(), app, slug)
         results = store()
+        for name in ("wait", "max_rows"):
+            if body.get(name) is None and name in args:
+                body[name] = args[name]
         key = service.start_execution(
             db(),
             results,
@@ -61,7 +65,7 @@ class ExecutionItem(MethodView):
         app = app_of_caller(app_slug)
         results = store()
         record = service.load(results, execution_key, app)
-        record = service.reap_if_lost(results, execution_key, record)
+        record = service.reap_if_lost(results, execution_key, record, db())
         if "wait" in args and record["state"] in ("queued", "running"):
             results.wait(execution_key, clamp_wait(args["wait"], services().settings))
             record = results.get(execution_key) or record

@@ -6,7 +6,7 @@ from flask.views import MethodView
 from api.auth import app_of_caller, authenticate_request, caller, db
 from api.blueprint import Blueprint
 from api.context import services
-from api.envelope import PageArgsSchema, envelope, ok, ok_list
+from api.envelope import PageArgsSchema, envelope, ok, ok_list, paginate
 from api.secrets.schemas import SecretCreateSchema, SecretSchema, SecretTypeSchema, SecretUpdateSchema
 from shared.services import secrets as service
 
@@ -15,12 +15,14 @@ blp.before_request(authenticate_request)
 
 @blp.route("/types/")
 class SecretTypes(MethodView):
+    @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, envelope(SecretTypeSchema, many=True))
-    def get(self, app_slug):
+    def get(self, args, app_slug):
         """List the tenant's secret types and the JSON schema of their values"""
         app_of_caller(app_slug)
         types = service.list_types(db(), caller().tenant.id)
-        return ok_list(types, len(types))
+        # Every list takes ?page= and ?page_size= (CONTRACT section 4), this short one too.
+        return ok_list(paginate(types, args["page"], args["page_size"]), len(types))
 
 
 @blp.route("/")

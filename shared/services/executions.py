@@ -98,8 +98,21 @@ def start_execution(
     except Exception:
         store.release(app.tenant_id, key)
         raise
-    enqueue(store, enqueuer, key, query.driver, app.tenant_id, timeout)
+    try:
+        enqueue(store, enqueuer, key, query.driver, app.tenant_id, timeout)
+    except ServiceUnavailableError as exc:
+        _record_failure(session, key, exc.code)  # else the history (and /metrics) says queued forever
+        raise
     return key
+
+
+def _record_failure(session: Session, key: str, code: str) -> None:
+    session.execute(
+        update(Execution)
+        .where(Execution.key == key, Execution.state.in_([State.QUEUED.value, State.RUNNING.value]))
+        .values(state=State.FAILED.value, error_code=code, finished_at=utcnow())
+    )
+    session.commit()
 
 
 def enqueue(store: ExecutionStore, enqueuer: Enqueuer, key: str, driver: str, tenant_id: int, timeout: int) -> None:
@@ -119,18 +132,22 @@ def load(store: ExecutionStore, key: str, app: App) -> dict[str, Any]:
     return record
 
 
-def reap_if_lost(store: ExecutionStore, key: str, record: dict[str, Any]) -> dict[str, Any]:
+def reap_if_lost(
+    store: ExecutionStore, key: str, record: dict[str, Any], session: Session | None = None
+) -> dict[str, Any]:
     """A ``running`` execution far past its deadline lost its worker: fail it, so nothing stays
     ``running`` forever even if the broker never redelivers it."""
     started = record.get("started_at")
     if record.get("state") == State.RUNNING and started:
         if time.time() > started + (record.get("timeout") or 0) + REAPER_GRACE_SECONDS:
-            store.finish(
+            outcome = store.finish(
                 key,
                 record["tenant_id"],
                 State.FAILED,
                 error={"code": "WorkerLost", "message": "The worker running this query stopped unexpectedly"},
             )
+            if outcome.applied and session is not None:
+                _record_failure(session, key, "WorkerLost")
             return store.get(key) or record
     return record
 

@@ -28,7 +28,6 @@ HTTP_STATUS: dict[str, int] = {
     errors.QueryTimeoutError.code: 504,
     errors.ServiceUnavailableError.code: 503,
     errors.QueryCancelledError.code: 409,
-    errors.WorkerLostError.code: 500,
     errors.InternalError.code: 500,
 }
 

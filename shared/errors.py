@@ -97,9 +97,10 @@ class QueryCancelledError(AnalyticsError):
 
 
 class WorkerLostError(AnalyticsError):
-    """The worker running the execution died too many times."""
+    """The worker running the execution died too many times. To clients this is an internal
+    error (CONTRACT section 4: every 500 is ``InternalError``); the logs say which."""
 
-    code = "WorkerLost"
+    code = "InternalError"
     default_message = "The worker running this query stopped unexpectedly"
 
 

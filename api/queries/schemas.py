@@ -7,6 +7,13 @@ from api.envelope import PageArgsSchema
 _name = validate.Length(min=1, max=200)
 
 
+def _effective_timeout(query) -> int:
+    from api.context import services
+
+    cap = services().settings.query_timeout
+    return min(query.timeout_seconds or cap, cap)
+
+
 class QuerySchema(Schema):
     id = fields.Integer(dump_only=True)
     name = fields.String(dump_only=True)
@@ -17,7 +24,9 @@ class QuerySchema(Schema):
     driver = fields.String(dump_only=True)
     query_text = fields.String(dump_only=True)
     tags = fields.List(fields.String(), dump_only=True)
-    timeout_seconds = fields.Integer(dump_only=True, allow_none=True)
+    # The effective limit: a query saved without one follows ANALYTICS_QUERY_TIMEOUT (and a
+    # stored value never exceeds the current cap).
+    timeout_seconds = fields.Function(_effective_timeout, dump_only=True)
     parameters = fields.List(fields.Dict(), dump_only=True)
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from shared.config import Settings
 from shared.crypto import new_execution_key
-from shared.errors import AnalyticsError, ConflictError, NotFoundError, RateLimitedError, ServiceUnavailableError
+from shared.errors import AnalyticsError, ConflictError, NotFoundError, RateLimitedError, ServiceUnavailableError, WorkerLostError
 from shared.execution_store import TERMINAL, ExecutionStore, State
 from shared.jobs import Enqueuer
 from shared.models import AnalyticsQuery, App, Execution, User, utcnow
@@ -144,10 +144,10 @@ def reap_if_lost(
                 key,
                 record["tenant_id"],
                 State.FAILED,
-                error={"code": "WorkerLost", "message": "The worker running this query stopped unexpectedly"},
+                error={"code": WorkerLostError.code, "message": WorkerLostError.default_message},
             )
             if outcome.applied and session is not None:
-                _record_failure(session, key, "WorkerLost")
+                _record_failure(session, key, WorkerLostError.code)
             return store.get(key) or record
     return record
 

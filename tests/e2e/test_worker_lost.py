@@ -58,4 +58,5 @@ def test_worker_lost_too_often_is_failed(pg, worker_process, redis_client):
         wait_for_state(pg, key, {"running"})
         _kill_pool_children(worker_process)
     final = wait_for_state(pg, key, {"failed", "succeeded", "cancelled"}, timeout=90)
-    assert final["state"] == "failed" and final["code"] == "WorkerLost", final
+    assert final["state"] == "failed" and final["code"] == "InternalError", final
+    assert "stopped unexpectedly" in final["message"]

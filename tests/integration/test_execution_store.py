@@ -78,7 +78,8 @@ def test_running_past_its_deadline_is_reaped(store):
     assert reap_if_lost(store, "exec_e", record)["state"] == "running"  # still within its time
     store.redis.hset("analytics:exec:exec_e", "started_at", time.time() - 5 - REAPER_GRACE_SECONDS - 1)
     reaped = reap_if_lost(store, "exec_e", store.get("exec_e"))
-    assert reaped["state"] == "failed" and reaped["error"]["code"] == "WorkerLost"
+    assert reaped["state"] == "failed" and reaped["error"]["code"] == "InternalError"
+    assert "stopped unexpectedly" in reaped["error"]["message"]
 
 
 def test_tenant_slots(store):

@@ -45,7 +45,7 @@ def count(api) -> int:
     return api.get("analytics/queries/")[1]["total"]
 
 
-def test_create_returns_the_query_object(pg_api):
+def test_create_returns_the_query_object(pg_api, settings):
     status, body = pg_api.post("analytics/queries/", {
         "name": "Monthly Sales", "description": "Paid orders", "secret_key": "pg", "query_text": ORDERS,
         "tags": ["sales", " monthly ", "sales"],
@@ -58,7 +58,7 @@ def test_create_returns_the_query_object(pg_api):
     assert (q["name"], q["slug"], q["description"]) == ("Monthly Sales", "monthly-sales", "Paid orders")
     assert (q["connection_type"], q["secret_key"], q["driver"]) == ("external", "pg", "postgres")
     assert (q["query_text"], q["tags"]) == (ORDERS, ["sales", "monthly"])
-    assert (q["timeout_seconds"], q["parameters"]) == (None, [])
+    assert (q["timeout_seconds"], q["parameters"]) == (settings.query_timeout, [])
     for stamp in (q["created_at"], q["updated_at"]):
         assert "T" in stamp and datetime.fromisoformat(stamp).utcoffset() is not None
 
@@ -130,7 +130,7 @@ def test_tags_search_and_pagination(pg_api):
     assert slugs("?tag=monthly&page=2&page_size=1") == (["signups"], 2)
 
 
-def test_partial_updates_change_only_the_given_fields(pg_api):
+def test_partial_updates_change_only_the_given_fields(pg_api, settings):
     original = create(pg_api, name="Sales", description="d1", tags=["a"], timeout_seconds=5)
 
     def unchanged_except(updated, *names):
@@ -150,7 +150,8 @@ def test_partial_updates_change_only_the_given_fields(pg_api):
     text = "SELECT id FROM orders WHERE customer = '{{ who }}'"
     status, body = pg_api.patch("analytics/queries/sales/", {"query_text": text, "timeout_seconds": None})
     assert status == 200, body
-    assert (body["data"]["query_text"], body["data"]["timeout_seconds"]) == (text, None)
+    # Cleared: the query follows ANALYTICS_QUERY_TIMEOUT again.
+    assert (body["data"]["query_text"], body["data"]["timeout_seconds"]) == (text, settings.query_timeout)
     assert body["data"]["description"] == "d2"
 
     status, body = pg_api.put("analytics/queries/sales/", {})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import math
 import uuid
 from collections.abc import Iterable
@@ -67,16 +68,47 @@ def unique_names(names: Iterable[str]) -> list[str]:
 
 
 class Redactor:
-    """Removes secret strings (and their obvious transforms) from anything leaving the worker."""
+    """Removes secret values from anything leaving the worker.
+
+    Rendering only lets a secret reach the database whole (shared.templating, "secret use"),
+    so what can come back is the value itself, as text or as a number, or quoted in an error
+    message. Three layers, from exact to broad:
+
+    * ``value``/``text`` (rows, JSON metadata): every occurrence of a secret, of its reversed,
+      upper-, lower- and swapped-case forms, and of the forms it takes inside a query literal
+      (quotes and backslashes escaped per dialect, JSON escapes) -- a row can hold query text
+      (``current_query()``); a number equal to a numeric secret ("0042", "0x2A", "4_2" all
+      read as 42 to a database's integer cast).
+    * ``message`` (error messages, column names): the above, plus every run of at least
+      FRAGMENT_LENGTH characters that also occurs in a long secret (FRAGMENT_SOURCE_LENGTH).
+      Databases quote queries in errors and cut them short (MySQL's ``near '...'`` keeps 80
+      characters), which leaves a piece of a long secret. Short secrets are quoted whole or
+      not at all, and their pieces would be common words ("disable" is an sslmode).
+    """
 
     def __init__(self, secrets: Iterable[str]):
-        variants: set[str] = set()
+        bases: set[str] = set()
+        numbers: set[Decimal] = set()
         for secret in secrets:
             if not isinstance(secret, str) or len(secret) < MIN_REDACT_LENGTH:
                 continue
-            variants.update({secret, secret[::-1], secret.upper(), secret.lower()})
+            bases.update(_quoted_forms(secret))
+            number = _number_of(secret)
+            if number is not None:
+                numbers.add(number)
+        variants: set[str] = set()
+        for base in bases:
+            for form in (base, base[::-1]):
+                variants.update({form, form.upper(), form.lower(), form.swapcase()})
         # Longest first so that a secret containing another is replaced whole.
-        self._secrets = sorted(variants, key=len, reverse=True)
+        self._secrets = sorted((v for v in variants if len(v) >= MIN_REDACT_LENGTH), key=len, reverse=True)
+        self._numbers = frozenset(numbers)
+        self._fragments = frozenset(
+            v[i : i + FRAGMENT_LENGTH]
+            for v in self._secrets
+            if len(v) >= FRAGMENT_SOURCE_LENGTH
+            for i in range(len(v) - FRAGMENT_LENGTH + 1)
+        )
 
     def __bool__(self) -> bool:
         return bool(self._secrets)
@@ -87,20 +119,96 @@ class Redactor:
                 value = value.replace(secret, REDACTED)
         return value
 
+    def message(self, value: str) -> str:
+        """An error message or a column name: also every fragment of a secret."""
+        value = self.text(value)
+        if not self._fragments or len(value) < FRAGMENT_LENGTH:
+            return value
+        covered = [False] * len(value)
+        for start in range(len(value) - FRAGMENT_LENGTH + 1):
+            if value[start : start + FRAGMENT_LENGTH] in self._fragments:
+                covered[start : start + FRAGMENT_LENGTH] = [True] * FRAGMENT_LENGTH
+        if not any(covered):
+            return value
+        out: list[str] = []
+        for position, char in enumerate(value):
+            if not covered[position]:
+                out.append(char)
+            elif position == 0 or not covered[position - 1]:
+                out.append(REDACTED)
+        return "".join(out)
+
     def value(self, value: Any) -> Any:
         if not self._secrets:
             return value
         if isinstance(value, str):
             return self.text(value)
+        if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+            return REDACTED if self._is_secret_number(value) else value
         if isinstance(value, list):
             return [self.value(v) for v in value]
         if isinstance(value, dict):
             return {self.text(k): self.value(v) for k, v in value.items()}
         return value
 
+    def messages(self, value: Any) -> Any:
+        """``message`` applied through a JSON structure (error details)."""
+        if isinstance(value, str):
+            return self.message(value)
+        if isinstance(value, list):
+            return [self.messages(v) for v in value]
+        if isinstance(value, dict):
+            return {self.message(str(k)): self.messages(v) for k, v in value.items()}
+        return self.value(value)
+
+    def _is_secret_number(self, value: int | float | Decimal) -> bool:
+        if not self._numbers:
+            return False
+        try:
+            number = Decimal(value) if not isinstance(value, float) else Decimal(repr(value))
+        except (ValueError, ArithmeticError):
+            return False
+        return number.is_finite() and number in self._numbers
+
+
+# Pieces of long secrets removed from messages: at least this long, from secrets at least
+# FRAGMENT_SOURCE_LENGTH long (shorter pieces, or pieces of short values, are common words).
+FRAGMENT_LENGTH = 8
+FRAGMENT_SOURCE_LENGTH = 16
+
+
+def _quoted_forms(secret: str) -> set[str]:
+    """The secret as it appears inside the literals of a rendered query (shared.templating
+    escapes it per dialect), which is how a database error or query text quotes it."""
+    return {
+        secret,
+        secret.replace("'", "''"),
+        secret.replace("\\", "\\\\").replace("'", "''"),
+        secret.replace("\\", "\\\\").replace("'", "\\'"),
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        json.dumps(secret)[1:-1],
+    }
+
+
+def _number_of(secret: str) -> Decimal | None:
+    """The number a database could read from the secret: decimal, or integer with a 0x/0o/0b
+    prefix or digit separators (PostgreSQL 16 integer input), surrounding spaces ignored."""
+    text = secret.strip()
+    if not text or len(text) > 100:
+        return None
+    try:
+        return Decimal(int(text, 0))
+    except ValueError:
+        pass
+    try:
+        number = Decimal(text)
+    except ArithmeticError:
+        return None
+    return number if number.is_finite() else None
+
 
 def result_payload(result: ResultSet, redactor: Redactor, *, duration_ms: int) -> dict[str, Any]:
-    names = unique_names(redactor.text(c.name) for c in result.columns)
+    names = unique_names(redactor.message(c.name) for c in result.columns)
     rows = [
         {name: redactor.value(json_value(v)) for name, v in zip(names, row, strict=False)} for row in result.rows
     ]

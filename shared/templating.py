@@ -9,14 +9,16 @@ pass through Jinja again, so a value that looks like a template (``{{ secret.x }
 
 Where a value may go:
 
-* inside a string literal: text, numbers, booleans (``true``/``false``) and dates, escaped for
-  the dialect (PostgreSQL doubles ``'`` and, in ``E'...'``, backslashes; MySQL and Redshift,
+* inside a string literal: text, numbers and dates, escaped for the dialect (PostgreSQL
+  doubles ``'`` and, in ``E'...'``, backslashes; MySQL and Redshift,
   which read backslash escapes, double both -- the result is also safe under MySQL's
   ``NO_BACKSLASH_ESCAPES``; ClickHouse escapes ``\\`` and ``'`` with backslashes; Elasticsearch
-  gets JSON string content);
+  gets JSON string content). A value inside quotes comes back verbatim, so values without one
+  verbatim spelling are refused there: booleans (``true`` or ``True``?) and numbers whose usual
+  spelling has an exponent (``1e16`` arrives parsed, and comes back as ``1E+16``);
 * outside quotes: only a number or a boolean (``TRUE``/``FALSE`` for the PostgreSQL family,
-  ``1``/``0`` for MySQL and ClickHouse, ``true``/``false`` in JSON). A string is accepted when it
-  is a plain decimal number (``"5"``, ``"-1.5"``, ``"1e3"``) and rendered as that number.
+  ``1``/``0`` for MySQL and ClickHouse, ``true``/``false`` in JSON). A string is never a number,
+  even ``"5"`` (declare the parameter as ``integer`` or ``number`` to accept such strings).
   Negative numbers are parenthesized in SQL so ``x-{{ n }}`` can never become a ``--`` comment.
   Declared parameters render by type: ``identifier`` as a quoted identifier, ``list`` as
   comma-separated literals, ``text``/``date``/``datetime``/``enum`` as a quoted string literal;
@@ -26,12 +28,20 @@ Where a value may go:
 Assumptions about sessions, to be enforced by the connectors: PostgreSQL runs with
 ``standard_conforming_strings = on`` (the default since 9.1); MySQL connections use utf8mb4;
 the rendered text is sent without driver-side parameter interpolation (no ``%`` formatting).
+Structure does not depend on the first one: a value in a standard string may not put an odd
+run of backslashes before a quote or at its end, so the literal ends at the same place either
+way (only data could differ, as under MySQL's NO_BACKSLASH_ESCAPES).
 
 Secrets (``{{ secret.<key> }}``, ``{{ secret.<key>.<field> }}``) are opaque objects: no filter,
 operator or method can transform, compare or list them; only the final output unwraps them,
-and every secret value used is reported in ``Rendered.secret_values`` for redaction. They are
-available to external queries only (``secrets`` given); ``{{ secret.user_profile.<field> }}``
-reads the caller's profile, which is not secret.
+and every secret value used is reported in ``Rendered.secret_values`` for redaction. Then the
+place each secret landed in the query is checked (section "secret use"): a secret may only be
+returned whole as a result column or compared whole for equality, so the database cannot
+transform or probe it either. Secrets are available to external queries only (``secrets``
+given); ``{{ secret.user_profile.<field> }}`` reads the caller's profile, which is not secret.
+
+Rendering is bounded in size, work and time (``MAX_*`` below), in the API's preview as in the
+worker.
 """
 from __future__ import annotations
 
@@ -39,9 +49,11 @@ import bisect
 import functools
 import json
 import keyword
+import logging
 import math
 import re
 import threading
+import time
 from collections import OrderedDict
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -52,11 +64,13 @@ from secrets import token_hex
 from collections.abc import Hashable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import sqlglot
 from jinja2 import meta, nodes, pass_context, pass_environment, pass_eval_context
 from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.runtime import BlockReference, LoopContext, Macro, StrictUndefined, Undefined, missing
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
+from sqlglot import exp
 
 from shared.dialects import Dialect
 from shared.errors import AnalyticsError, QueryValidationError, ValidationError
@@ -79,13 +93,27 @@ __all__ = [
 # Limits on what a template may cost. A template comes from a tenant, is compiled in the API
 # (create/update) and rendered in a worker; none of these may be made to exhaust either.
 MAX_TEMPLATE_CHARS = 1_000_000
+# Jinja tokens (tag delimiters, names, operators, literals; a run of query text is one). Parsing
+# and compiling cost grows with them, before any render budget applies: a single {{ [1,1,...] }}
+# of 900 kB took 35 s and a 1 MB run of {{ a }} 60 s and 2 GB to compile. Query templates use
+# a few hundred; lexing stops counting at the limit, so the check itself stays cheap.
+MAX_TEMPLATE_TOKENS = 20_000
 MAX_RENDERED_CHARS = 4_000_000
 MAX_VALUE_SIZE = 1_000_000  # characters of a string, or elements of a built list/dict
 MAX_OPERATIONS = 1_000_000  # loop iterations plus calls
+# Wall-clock budget of one render. MAX_OPERATIONS alone does not bound time: each counted step
+# may be a filter over a million-element value ({% for %} x 10^6 of s|reverse took 12 minutes
+# of an API thread at create time). Every loop iteration, call, filter, test and operator
+# checks the clock, so a render stops within one step of the budget.
+MAX_RENDER_SECONDS = 5.0
 MAX_OUTPUTS = 200_000  # {{ }} outputs in one render
 MAX_INT_BITS = 10_000
 MAX_PARAM_DEPTH = 32
 TEMPLATE_CACHE_SIZE = 256
+
+# A secret may be output whole only if the Redactor (shared.results.MIN_REDACT_LENGTH) would
+# recognise it in the result; shorter ones and booleans can only be compared.
+MIN_OUTPUT_SECRET_CHARS = 4
 
 USER_PROFILE_FIELDS = frozenset(
     {"id", "username", "email", "first_name", "last_name", "is_staff", "is_superuser"}
@@ -336,6 +364,13 @@ class _IdentifierStr(str):
     __slots__ = ()
 
 
+class _DeclaredNumber(Decimal):
+    """A declared number given as text ("0.10"): its digits are the caller's, so it is
+    written back as given inside quotes."""
+
+    __slots__ = ()
+
+
 class _DeclaredList(tuple):
     """A declared list: comma-separated literals outside quotes."""
 
@@ -356,6 +391,11 @@ class _Fragment(str):
 class _Entry(NamedTuple):
     value: Any
     label: str
+    # A secret (or, in a preview, a secret reference): where it lands is checked after
+    # substitution (see "secret use" below). ``output_ok``: the Redactor would recognise the
+    # value if the query returned it whole (text of at least MIN_OUTPUT_SECRET_CHARS).
+    secret: bool = False
+    output_ok: bool = False
 
 
 class _RenderState:
@@ -365,25 +405,31 @@ class _RenderState:
         self.dialect = dialect
         self.nonce = token_hex(8)
         self.pattern = re.compile(f"q{self.nonce}n([0-9]+)z")
+        # Sentinels standing for secrets in the probe copy of the query (see "secret use"):
+        # a word inside quotes, a number of 19 digits outside them.
+        self.sentinel_digits = str(10**11 + int(token_hex(6), 16) % (9 * 10**11))
+        self.sentinel_pattern = re.compile(f"zq{self.nonce}s([0-9]+)z|{self.sentinel_digits}([0-9]{{7}})")
         self.entries: list[_Entry] = []
         self.secret_values: set[str] = set()
         self.labels = labels
         self.operations = 0
+        self.deadline = time.monotonic() + MAX_RENDER_SECONDS
         self._sizes: dict[int, tuple[Any, int]] = {}
 
-    def add(self, value: Any, label: str) -> str:
+    def add(self, value: Any, label: str, *, secret: bool = False, output_ok: bool = False) -> str:
         if len(self.entries) >= MAX_OUTPUTS:
             raise QueryValidationError(f"The template produces more than {MAX_OUTPUTS} values")
-        self.entries.append(_Entry(value, label))
+        self.entries.append(_Entry(value, label, secret, output_ok))
         return f"q{self.nonce}n{len(self.entries) - 1}z"
 
     def add_secret(self, secret: _SecretValue) -> str:
         value = secret._value
-        if not isinstance(value, bool):
-            text = _text_of(value)
-            if text:
-                self.secret_values.add(text)
-        return self.add(value, f"Secret '{secret._path}'")
+        text = None if isinstance(value, bool) else _text_of(value)
+        if text:
+            self.secret_values.add(text)
+        # Booleans and short values would come back unredacted: they may be compared, not output.
+        output_ok = text is not None and len(text) >= MIN_OUTPUT_SECRET_CHARS
+        return self.add(value, f"Secret '{secret._path}'", secret=True, output_ok=output_ok)
 
     def label(self, value: Any) -> str:
         name = self.labels.get(id(value))
@@ -395,6 +441,8 @@ class _RenderState:
             raise QueryValidationError(
                 f"The template does too much work (more than {MAX_OPERATIONS} loop iterations and calls)"
             )
+        if time.monotonic() > self.deadline:
+            raise QueryValidationError(f"The template takes too long to render (more than {MAX_RENDER_SECONDS:g} s)")
 
     def check_size(self, value: Any) -> None:
         if self._size(value, 0) > MAX_VALUE_SIZE:
@@ -478,7 +526,7 @@ def _finalize(_context: Any, value: Any) -> str:
     if isinstance(value, _SecretValue):
         return state.add_secret(value)
     if isinstance(value, _PreviewSecretRef):
-        return state.add(_PreviewValue(value._path), f"Secret '{value._path}'")
+        return state.add(_PreviewValue(value._path), f"Secret '{value._path}'", secret=True, output_ok=True)
     if isinstance(value, _Opaque):
         raise QueryValidationError(
             "A whole secret cannot be output; use {{ secret.<key> }} for a single value "
@@ -516,6 +564,13 @@ class _Hardening(NodeTransformer):
 
     def _refuse(self, node: nodes.Node, what: str) -> None:
         raise TemplateSyntaxError(f"{what} is not supported in query templates", node.lineno)
+
+    def visit_Const(self, node: nodes.Const) -> nodes.Node:
+        # 1e309 is float('inf'), which Jinja writes into the compiled code as the name ``inf``:
+        # a NameError at render time instead of a refusal.
+        if isinstance(node.value, float) and not math.isfinite(node.value):
+            raise TemplateSyntaxError("numbers must be finite", node.lineno)
+        return node
 
     def visit_Extends(self, node: nodes.Extends) -> None:
         self._refuse(node, "{% extends %}")
@@ -630,6 +685,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         state = _state()
+        state.spend()
         if operator == "%" and isinstance(left, str):
             raise QueryValidationError("String formatting with % is not supported in query templates")
         if operator in ("*", "**") and _is_int(left) and _is_int(right):
@@ -712,7 +768,21 @@ def _bounded_filters(defaults: Mapping[str, Any]) -> dict[str, Any]:
 
     filters = {name: defaults[name] for name in _FILTERS}
     filters.update(join=bounded_join, replace=bounded_replace, sum=numeric_sum)
-    return filters
+    return {name: _spending(function) for name, function in filters.items()}
+
+
+def _spending(function: Any) -> Any:
+    """A filter or test that counts as one step of work (and checks the render's clock):
+    Jinja calls filters and tests directly, not through ``_Sandbox.call``. Outside a render
+    (Jinja folding constants at compile time) ``_state()`` raises, so nothing is folded and
+    compiling stays cheap."""
+
+    @functools.wraps(function)  # also copies jinja_pass_arg (pass_context & co.)
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        _state().spend()
+        return function(*args, **kwargs)
+
+    return counted
 
 
 @functools.cache
@@ -732,6 +802,7 @@ def _environment() -> _Sandbox:
     # state); a query template needs none of them, so there are no globals at all.
     env.globals.clear()
     env.filters = _bounded_filters(env.filters)
+    env.tests = {name: _spending(test) for name, test in env.tests.items()}
     return env
 
 
@@ -797,6 +868,11 @@ def _source(text: Any) -> str:
         raise QueryValidationError("The query template must be text")
     if len(text) > MAX_TEMPLATE_CHARS:
         raise QueryValidationError(f"The query template is longer than {MAX_TEMPLATE_CHARS} characters")
+    for count, _token in enumerate(_environment().lexer.tokeniter(text, None), start=1):
+        if count > MAX_TEMPLATE_TOKENS:
+            raise QueryValidationError(
+                f"The query template is too complex (more than {MAX_TEMPLATE_TOKENS} template tokens)"
+            )
     return text
 
 
@@ -945,7 +1021,7 @@ def _declared_value(spec: ParamSpec, value: Any) -> Any:
     if kind == "integer":
         return int(value)
     if kind == "number":
-        return Decimal(value) if isinstance(value, str) else value
+        return _DeclaredNumber(value) if isinstance(value, str) else value
     if kind == "identifier":
         return _IdentifierStr(value)
     if isinstance(value, str):  # text, date, datetime, a string enum value
@@ -1016,7 +1092,9 @@ def _render_errors() -> Iterator[None]:
         raise QueryValidationError("The template nests too deeply") from None
     except MemoryError:
         raise QueryValidationError("The template needs too much memory") from None
-    except (TypeError, ValueError, ArithmeticError, AttributeError, LookupError, RuntimeError, AssertionError) as exc:
+    except (
+        TypeError, ValueError, ArithmeticError, AttributeError, LookupError, RuntimeError, AssertionError, NameError
+    ) as exc:
         raise QueryValidationError(f"Template error: unsupported operation ({type(exc).__name__})") from None
 
 
@@ -1075,7 +1153,10 @@ def _text_of(value: Any) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
-        return str(value)
+        try:
+            return str(value)
+        except ValueError:  # more digits than Python will print (a 500, not a 400, before)
+            return None
     if isinstance(value, float):
         return repr(value) if math.isfinite(value) else None
     if isinstance(value, Decimal):
@@ -1099,15 +1180,33 @@ def _checked_text(text: str, label: str) -> str:
 
 def _quoted_content(entry: _Entry) -> str:
     value = entry.value
+    if isinstance(value, bool):
+        # JSON true is "true", Python's is "True": no spelling is *the* verbatim one. Outside
+        # quotes a boolean is the dialect's own TRUE/FALSE (or 1/0), which is what SQL wants.
+        raise QueryValidationError(f"{entry.label} is a boolean; use it outside quotes")
+    if isinstance(value, (float, Decimal)) and not isinstance(value, _DeclaredNumber) and not _verbatim_number(value):
+        raise QueryValidationError(
+            f"{entry.label} is a number that cannot be written back as it was given; pass it as text"
+        )
     if isinstance(value, (_DeclaredList, list, tuple, dict)) or value is None:
         text = None
     else:
         text = _text_of(value)
     if text is None:
-        raise QueryValidationError(
-            f"{entry.label} must be text, a number, a boolean or a date when used inside quotes"
-        )
+        raise QueryValidationError(f"{entry.label} must be text, a number or a date when used inside quotes")
     return _checked_text(text, entry.label)
+
+
+def _verbatim_number(value: float | Decimal) -> bool:
+    """Inside quotes a value comes back exactly as the caller wrote it. A JSON number arrives
+    parsed (a float, or a Decimal from the API's parser) and its spelling is lost: 1e16 and
+    1e-05 become 1E+16 and 0.00001. Only numbers whose usual spelling has no exponent are
+    written back; the rest must be sent as text."""
+    if isinstance(value, float):
+        return math.isfinite(value) and "e" not in repr(value)
+    if not value.is_finite() or "E" in str(value):
+        return False
+    return "e" not in repr(float(value))
 
 
 def _number_text(value: Any, dialect: Dialect) -> str | None:
@@ -1115,8 +1214,9 @@ def _number_text(value: Any, dialect: Dialect) -> str | None:
         return _SQL_TRUE_FALSE[dialect][0 if value else 1]
     if isinstance(value, _PreviewValue):
         return "1"
-    if isinstance(value, str) and not isinstance(value, (_TextStr, _IdentifierStr)):
-        value = parse_number_text(value)
+    # A string is never a number here, even "5": the contract takes numbers and booleans
+    # outside quotes, and a string that looks like one is still text (declare the parameter
+    # as integer or number to accept "5" from a query string).
     try:
         if isinstance(value, int):
             text = str(value)
@@ -1613,7 +1713,12 @@ def _substitute(output: str, state: _RenderState) -> str:
         raise QueryValidationError("The rendered query contains a NUL character")
     matches = list(state.pattern.finditer(output))
     if not matches:
+        _check_query_text_reads(output, state.dialect)
         return output
+    # ``probe`` is the same query with a sentinel in place of every secret, for the secret
+    # use check; it is built alongside and costs nothing when no secret is used.
+    probe: list[str] = []
+    secrets: dict[int, _Entry] = {}
     try:
         regions = _scan(output, state.dialect, matches[-1].end())
     except _Unsafe as exc:
@@ -1644,9 +1749,33 @@ def _substitute(output: str, state: _RenderState) -> str:
             raise QueryValidationError(f"{entry.label} cannot be used inside {region.detail}")
         pieces.append(output[last:start])
         pieces.append(literal)
+        probe.append(output[last:start])
+        if entry.secret:
+            secrets[index] = entry
+            probe.append(_sentinel(state, index, literal, quoted=region is not None))
+        else:
+            probe.append(literal)
         last = end
     pieces.append(output[last:])
-    return "".join(pieces)
+    if secrets:
+        probe.append(output[last:])
+        _check_secret_use("".join(probe), secrets, state)
+    text = "".join(pieces)
+    if not secrets:
+        _check_query_text_reads(text, state.dialect)
+    return text
+
+
+def _sentinel(state: _RenderState, index: int, literal: str, *, quoted: bool) -> str:
+    """What stands for secret ``index`` in the probe: the same kind of token as its literal
+    (string content, or a number with the same sign and parentheses), so the probe parses
+    exactly like the real query."""
+    if quoted:
+        return f"zq{state.nonce}s{index}z"
+    digits = f"{state.sentinel_digits}{index:07d}"
+    if literal.startswith("(-"):
+        return f"(-{digits})"
+    return f"-{digits}" if literal.startswith("-") else digits
 
 
 def _after_string(output: str, regions: list[_Region], position: int, start: int) -> bool:
@@ -1664,10 +1793,365 @@ def _after_string(output: str, regions: list[_Region], position: int, start: int
 
 
 def _in_string(entry: _Entry, region: _Region, output: str, start: int) -> str:
-    if region.detail != "standard":
-        backslashes = 0
-        while start - backslashes - 1 > region.start and output[start - backslashes - 1] == "\\":
-            backslashes += 1
-        if backslashes % 2:
-            raise QueryValidationError(f"{entry.label} cannot follow a backslash escape inside a string literal")
-    return _ESCAPES[region.detail](_quoted_content(entry))
+    backslashes = 0
+    while start - backslashes - 1 > region.start and output[start - backslashes - 1] == "\\":
+        backslashes += 1
+    if region.detail != "standard" and backslashes % 2:
+        raise QueryValidationError(f"{entry.label} cannot follow a backslash escape inside a string literal")
+    content = _ESCAPES[region.detail](_quoted_content(entry))
+    if region.detail == "standard" and not _ends_alike(content, backslashes):
+        raise QueryValidationError(
+            f"{entry.label} has a backslash before a quote or at its end, which would end the string "
+            "elsewhere on a server with standard_conforming_strings off; send it without that backslash"
+        )
+    return content
+
+
+def _ends_alike(content: str, backslashes: int) -> bool:
+    """Would a standard-string literal holding ``content`` (after ``backslashes`` backslashes of
+    the template) end at the same place if the server read backslash escapes? That is the case
+    when no odd run of backslashes precedes a quote or the end of the value. PostgreSQL reads
+    them when standard_conforming_strings is off (a server, database or role setting the
+    query cannot see): '\\'' OR 1=1 --' would then be a string and a condition. The same rule
+    as for MySQL and Redshift, whose values can be escaped for both readings; a standard string
+    cannot write a backslash any other way, so the few values it cannot hold are refused."""
+    run = backslashes
+    for char in content:
+        if char == "\\":
+            run += 1
+            continue
+        if char == "'" and run % 2:
+            return False
+        run = 0
+    return run % 2 == 0
+
+
+# --------------------------------------------------------------------------- secret use
+#
+# The sandbox keeps a template from transforming a secret, but the database can do it too:
+# md5('{{ secret.pg.password }}'), substr(...), reverse(...), '...' LIKE 'a%', '...' > 'm'.
+# What comes back is a form the Redactor cannot recognise, or one bit per query of an oracle
+# that reads the secret out. So where each secret lands in the rendered query is checked, and
+# a secret is data that may only be
+#
+# * returned whole as a column of the query's own result (the Redactor replaces it there;
+#   booleans and values shorter than MIN_OUTPUT_SECRET_CHARS would not be recognised), or
+# * compared whole for equality: =, <>, !=, <=>, IS [NOT] DISTINCT FROM, [NOT] IN (...).
+#   Equality tells whether a guess of the whole value is right, nothing about its parts.
+#
+# possibly through parentheses, an alias, or (PostgreSQL family) a cast to an integer or text
+# type, which keeps the value (the Redactor also recognises a numeric secret as a number).
+# Everything else is refused: function arguments, any other operator, LIKE/regex/ordering
+# comparisons, LIMIT, CASE operands, VALUES lists, subqueries and CTEs (their output feeds
+# other expressions), EXPLAIN and anything the parser cannot read. A query that uses a secret
+# may not read query texts either (current_query(), pg_stat_activity, the processlist, query
+# logs): that is the rendered query, secret included, as data that SQL can cut into pieces.
+#
+# The check parses a probe copy of the query in which every secret is a unique sentinel of the
+# same kind (a word inside quotes, a number outside them): the tree is the real query's, and no
+# secret value ever reaches the parser or its log messages.
+
+_SQLGLOT_DIALECT = {
+    Dialect.POSTGRES: "postgres",
+    Dialect.INTERNAL: "postgres",
+    Dialect.REDSHIFT: "redshift",
+    Dialect.MYSQL: "mysql",
+    Dialect.CLICKHOUSE: "clickhouse",
+}
+# Nodes that are a string or number constant (E'...' is a ByteString to sqlglot).
+_CONSTANTS = (exp.Literal, exp.National, exp.RawString, exp.ByteString)
+_EQUALITY = (exp.EQ, exp.NEQ, exp.NullSafeEQ, exp.NullSafeNEQ)
+_INTEGER_TYPES = frozenset({exp.DataType.Type.INT, exp.DataType.Type.BIGINT, exp.DataType.Type.SMALLINT})
+# Casts that keep a value as it is: no length or precision (varchar(3) truncates, numeric(5,1)
+# rounds), no lenient parsing (MySQL's CAST('12ab' AS SIGNED) is 12), no Redshift TEXT
+# (varchar(256)). "char", name, dates, bytea, json... all transform.
+_VALUE_KEEPING_CASTS = {
+    Dialect.POSTGRES: _INTEGER_TYPES | {exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR},
+    Dialect.INTERNAL: _INTEGER_TYPES | {exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR},
+    Dialect.REDSHIFT: _INTEGER_TYPES,
+}
+# Where SQL reads the text of running or past queries: its own (with the secrets it uses) and
+# other executions' (with their parameters and secrets), as data a query can cut into pieces.
+# Matched by name in any schema: the default database of a connection may be the system one.
+_QUERY_TEXT_FUNCTIONS = frozenset(
+    {"current_query", "pg_stat_get_activity", "pg_stat_get_backend_activity", "pg_stat_statements"}
+)
+_QUERY_TEXT_RELATIONS = frozenset(
+    {
+        # PostgreSQL (pg_cursors and pg_prepared_statements: this session's own statements)
+        "pg_stat_activity", "pg_stat_statements", "pg_cursors", "pg_prepared_statements",
+        # MySQL/MariaDB
+        "processlist", "general_log", "slow_log",
+        # ClickHouse (system.*)
+        "processes", "query_log", "query_thread_log", "query_views_log", "text_log", "session_log",
+        "asynchronous_insert_log",
+        # Redshift
+        "stl_query", "stl_querytext", "stl_ddltext", "stl_utilitytext", "svl_statementtext",
+        "stv_inflight", "stv_recents", "svl_qlog", "sys_query_history", "sys_query_text",
+    }
+)
+_QUERY_TEXT_PREFIXES = ("events_statements", "events_transactions")  # performance_schema
+_QUERY_TEXT_SCHEMAS = {Dialect.MYSQL: frozenset({"performance_schema", "sys"})}
+# With a secret in the query, every Redshift system table and view is refused too.
+_SECRET_QUERY_TEXT_PREFIXES = ("stl_", "stv_", "svl_", "sys_")
+_ES_CLAUSES = frozenset(
+    {
+        "query", "post_filter", "bool", "must", "filter", "should", "must_not", "constant_score",
+        "dis_max", "queries", "boosting", "positive", "negative", "nested",
+    }
+)
+_ES_AGGREGATIONS = frozenset({"aggs", "aggregations"})
+
+
+def _secret_refusal(label: str, problem: str) -> QueryValidationError:
+    return QueryValidationError(
+        f"{label} {problem}: a secret can only be returned whole as a result column or compared "
+        "whole with =, <> or IN",
+        details={"reason": "secret_use"},
+    )
+
+
+def _check_secret_use(probe: str, secrets: Mapping[int, _Entry], state: _RenderState) -> None:
+    if state.dialect is Dialect.ELASTICSEARCH:
+        _check_secret_use_json(probe, secrets, state)
+    else:
+        _check_secret_use_sql(probe, secrets, state)
+
+
+def _sentinel_indexes(text: str, state: _RenderState) -> list[int]:
+    return [int(match.group(1) or match.group(2)) for match in state.sentinel_pattern.finditer(text)]
+
+
+def _first_label(secrets: Mapping[int, _Entry]) -> str:
+    return next(iter(secrets.values())).label
+
+
+def _check_secret_use_sql(probe: str, secrets: Mapping[int, _Entry], state: _RenderState) -> None:
+    root = _parse_probe(probe, state.dialect)
+    if root is None:
+        raise _secret_refusal(_first_label(secrets), "is used in a query the secret check cannot read")
+    outputs = {id(node) for node in _result_columns(root)}
+    seen: set[int] = set()
+    aliases: set[str] = set()
+    for node in root.walk():
+        for value in node.args.values():
+            if not isinstance(value, str):
+                continue
+            for index in _sentinel_indexes(value, state):
+                entry = secrets.get(index)
+                if entry is None or index in seen:  # a sentinel we did not place: fail closed
+                    raise _secret_refusal(_first_label(secrets), "could not be located in the query")
+                seen.add(index)
+                if not isinstance(node, _CONSTANTS):
+                    raise _secret_refusal(entry.label, "cannot be used as a name")
+                problem, alias = _sql_context_problem(node, entry, outputs, state.dialect)
+                if problem is not None:
+                    raise _secret_refusal(entry.label, problem)
+                if alias:
+                    aliases.add(alias)
+    if seen != set(secrets):
+        raise _secret_refusal(_first_label(secrets), "could not be located in the query")
+    _refuse_alias_references(root, aliases, _first_label(secrets))
+    source = _query_text_source(root, state.dialect, with_secrets=True)
+    if source is not None:
+        raise _secret_refusal(_first_label(secrets), f"is used in a query that reads query texts ({source})")
+
+
+def _refuse_alias_references(root: exp.Expression, aliases: set[str], label: str) -> None:
+    """A secret output as ``'...' AS p`` must not be read back through ``p``: MySQL lets HAVING
+    and ORDER BY use select aliases (``HAVING p LIKE 'a%'`` is an oracle), ClickHouse and
+    Redshift let any expression use them (``reverse(p)``)."""
+    if not aliases:
+        return
+    for column in root.find_all(exp.Column):
+        if column.name.lower() in aliases:
+            raise _secret_refusal(label, f"is output as {column.name!r}, which the query uses again")
+
+
+_PARSING = ContextVar("analytics_template_parsing", default=False)
+
+
+class _QuietWhileParsing(logging.Filter):
+    """sqlglot logs what it cannot parse, query text included: not during our parses."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _PARSING.get()
+
+
+_QUIET = _QuietWhileParsing()
+
+
+def _parse_probe(probe: str, dialect: Dialect) -> exp.Expression | None:
+    logger = logging.getLogger("sqlglot")
+    if _QUIET not in logger.filters:
+        logger.addFilter(_QUIET)
+    token = _PARSING.set(True)
+    try:
+        statements = [s for s in sqlglot.parse(probe, read=_SQLGLOT_DIALECT[dialect]) if s is not None]
+    except Exception:  # noqa: BLE001 - whatever the parser throws, the query is not readable
+        return None
+    finally:
+        _PARSING.reset(token)
+    statements = [s for s in statements if not isinstance(s, exp.Semicolon)]
+    if len(statements) != 1 or isinstance(statements[0], exp.Command):
+        return None  # EXPLAIN and other statements sqlglot keeps as text
+    return statements[0]
+
+
+def _result_columns(root: exp.Expression) -> list[exp.Expression]:
+    """The select-list items whose values are the query's result as they are: those of the
+    outermost SELECT. Not the branches of a UNION/INTERSECT/EXCEPT: the other branches decide
+    the column's type, and SELECT '<secret>' UNION SELECT NULL::bytea returns the secret as
+    bytes (base64 in the response), '"char"' as its first character."""
+    if isinstance(root, exp.Subquery):
+        return _result_columns(root.this)
+    if isinstance(root, exp.Select):
+        return list(root.expressions)
+    return []
+
+
+def _sql_context_problem(
+    node: exp.Expression, entry: _Entry, outputs: set[int], dialect: Dialect
+) -> tuple[str | None, str | None]:
+    """(why the secret cannot be where it is or None, the alias it is output under or None)."""
+    node = _unwrap_own_sign(node, entry)
+    while True:
+        parent = node.parent
+        if isinstance(parent, exp.Paren):
+            node = parent
+        elif isinstance(parent, exp.Cast) and parent.this is node and _keeps_value(parent, dialect):
+            node = parent
+        else:
+            break
+    parent = node.parent
+    if isinstance(parent, _EQUALITY):
+        return None, None
+    if isinstance(parent, exp.In) and (parent.this is node or any(item is node for item in parent.expressions)):
+        return None, None
+    alias = None
+    if isinstance(parent, exp.Alias) and parent.this is node:
+        node, alias = parent, parent.alias.lower()
+    if id(node) in outputs:
+        if entry.output_ok:
+            return None, alias
+        return "is a boolean or too short to be redacted from a result, so it cannot be output", None
+    if isinstance(parent, (exp.Func, exp.Binary, exp.Unary, exp.Cast)):
+        return "cannot be passed to a function, operator or cast", None
+    return "cannot be used here", None
+
+
+def _unwrap_own_sign(node: exp.Expression, entry: _Entry) -> exp.Expression:
+    """A negative number is rendered as (-n): that sign and parenthesis are the value's own."""
+    value = entry.value
+    negative = isinstance(value, (int, float, Decimal)) and not isinstance(value, bool) and value < 0
+    if negative and isinstance(node.parent, exp.Neg) and isinstance(node.parent.parent, exp.Paren):
+        return node.parent.parent
+    return node
+
+
+def _keeps_value(cast: exp.Cast, dialect: Dialect) -> bool:
+    to = cast.args.get("to")
+    if not isinstance(to, exp.DataType) or to.expressions:
+        return False
+    return to.this in _VALUE_KEEPING_CASTS.get(dialect, frozenset())
+
+
+# U&"pg\005fstat\005factivity" [UESCAPE '!']: sqlglot cannot parse these, PostgreSQL reads a name.
+_PG_UNICODE_IDENTIFIER = re.compile(r"""[Uu]&"((?:[^"]|"")*)"(?:\s*[Uu][Ee][Ss][Cc][Aa][Pp][Ee]\s*'([^'])')?""")
+
+
+def _decoded_identifier(match: re.Match[str]) -> str:
+    escape = re.escape(match.group(2) or "\\")
+    body = match.group(1).replace('""', '"')
+
+    def char(code: re.Match[str]) -> str:
+        if code.group(1) is None and code.group(2) is None:
+            return code.group(0)[1:]  # a doubled escape character
+        try:
+            return chr(int(code.group(1) or code.group(2), 16))
+        except ValueError:
+            return "?"
+
+    name = re.sub(f"{escape}(?:([0-9A-Fa-f]{{4}})|\\+([0-9A-Fa-f]{{6}})|{escape})", char, body)
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _query_text_source(root: exp.Expression, dialect: Dialect, *, with_secrets: bool) -> str | None:
+    """The relation or function through which the query reads query texts, or None."""
+    schemas = _QUERY_TEXT_SCHEMAS.get(dialect, frozenset())
+    prefixes = _QUERY_TEXT_PREFIXES + (_SECRET_QUERY_TEXT_PREFIXES if with_secrets else ())
+    for node in root.walk():
+        if isinstance(node, exp.Table):
+            name, schema = node.name.lower(), node.db.lower()
+            if name in _QUERY_TEXT_RELATIONS or schema in schemas or name.startswith(prefixes):
+                return f"{schema}.{name}" if schema else name
+        elif isinstance(node, exp.Func):
+            name = node.name if isinstance(node, exp.Anonymous) else node.sql_name()
+            if isinstance(name, str) and name.lower() in _QUERY_TEXT_FUNCTIONS:
+                return name.lower()
+    return None
+
+
+def _check_query_text_reads(text: str, dialect: Dialect) -> None:
+    """Every SQL query, secrets or not: reading the texts of queries would hand out other
+    executions' parameters and secrets. (What does not parse is left to validate_query, which
+    refuses it.)"""
+    if dialect is Dialect.ELASTICSEARCH:
+        return
+    if dialect in _PG_FAMILY:
+        text = _PG_UNICODE_IDENTIFIER.sub(_decoded_identifier, text)
+    root = _parse_probe(text, dialect)
+    source = None if root is None else _query_text_source(root, dialect, with_secrets=False)
+    if source is not None:
+        raise QueryValidationError(
+            f"The query reads the text of running or past queries ({source}), which holds other "
+            "executions' parameters and secrets",
+            details={"reason": "query_text"},
+        )
+
+
+def _check_secret_use_json(probe: str, secrets: Mapping[int, _Entry], state: _RenderState) -> None:
+    """Elasticsearch: a secret may only be the value of a ``term`` query (or an item of a
+    ``terms`` list) -- exact matches. Prefix, wildcard, regexp, fuzzy, range and full-text
+    queries, and every other place, are oracles or transforms of their input."""
+    label = _first_label(secrets)
+    try:
+        body = json.loads(probe)
+    except (ValueError, RecursionError):
+        raise _secret_refusal(label, "is used in a search body the secret check cannot read") from None
+    seen: list[int] = []
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(body, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if _sentinel_indexes(key, state):
+                    raise _secret_refusal(label, "cannot be used as a field name")
+                stack.append((item, (*path, key)))
+        elif isinstance(value, list):
+            stack.extend((item, (*path, position)) for position, item in enumerate(value))
+        elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            indexes = _sentinel_indexes(str(value), state)
+            if indexes and not (isinstance(value, str) and _es_exact_match(path)):
+                raise _secret_refusal(secrets.get(indexes[0], _Entry(None, label)).label, "cannot be used here")
+            seen.extend(indexes)
+    if sorted(seen) != sorted(secrets):
+        raise _secret_refusal(label, "could not be located in the search body")
+
+
+def _es_exact_match(path: tuple[Any, ...]) -> bool:
+    """``term: {field: S}``, ``term: {field: {value: S}}`` or ``terms: {field: [S, ...]}``,
+    inside query structure only (so that "term" is a query, not a field or an option)."""
+    if len(path) >= 2 and path[-2] == "term" and isinstance(path[-1], str):
+        head = path[:-2]
+    elif len(path) >= 3 and path[-3] == "term" and path[-1] == "value":
+        head = path[:-3]
+    elif len(path) >= 3 and path[-3] == "terms" and isinstance(path[-2], str) and isinstance(path[-1], int):
+        head = path[:-3]
+    else:
+        return False
+    for position, key in enumerate(head):
+        aggregation_name = position > 0 and head[position - 1] in _ES_AGGREGATIONS
+        if not (isinstance(key, int) or key in _ES_CLAUSES or key in _ES_AGGREGATIONS or aggregation_name):
+            return False
+    return True

@@ -173,7 +173,8 @@ def _run_test(rt: Runtime, record: dict) -> None:
     try:
         connector.test()
     except errors.AnalyticsError as exc:
-        exc.message = redactor.text(exc.message)
+        exc.message = redactor.message(exc.message)
+        exc.details = redactor.messages(exc.details)
         raise
 
 
@@ -198,6 +199,8 @@ def _run_query(rt: Runtime, key: str, record: dict) -> dict[str, Any]:
 
     dialect = DIALECT_OF_DRIVER[driver]
     connector, config_strings = _connector_for(rt, driver, tenant, secret)
+    # render() refuses templates that misuse secrets: transformed in the template, or placed
+    # where the database could transform, probe or re-read them (see shared.templating).
     rendered = render(
         query.query_text,
         dialect=dialect,
@@ -219,8 +222,9 @@ def _run_query(rt: Runtime, key: str, record: dict) -> dict[str, Any]:
                 rendered.text, max_rows=record["max_rows"], timeout=record["timeout"], execution_key=key
             )
     except errors.AnalyticsError as exc:
-        # Database messages can quote the query, and the query can hold secrets.
-        exc.message = redactor.text(exc.message)
-        exc.details = redactor.value(exc.details)
+        # Database messages can quote the query, and the query can hold secrets -- escaped as
+        # literals, or cut short: ``message`` also removes escaped forms and fragments.
+        exc.message = redactor.message(exc.message)
+        exc.details = redactor.messages(exc.details)
         raise
     return result_payload(result, redactor, duration_ms=0)

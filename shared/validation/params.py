@@ -16,7 +16,9 @@ The result of ``coerce_params`` is stored in Redis, so it stays JSON-serializabl
 * ``enum`` / ``identifier`` -> the matching allowed value; ``list`` -> a ``list`` of items.
 
 Undeclared parameters pass through unchanged: the template decides how they may be used
-(text inside quotes, numbers outside).
+(text inside quotes, numbers outside). Any string, declared or not and at any depth, must be
+valid text (no unpaired surrogate, which JSON's "\ud800" can carry and UTF-8 cannot encode):
+it is refused here rather than failing when the execution is stored.
 """
 from __future__ import annotations
 
@@ -80,6 +82,10 @@ _WITH_VALUES = frozenset({ParamType.ENUM, ParamType.IDENTIFIER})
 _MAX_VALUES = 1000
 _MAX_IDENTIFIER_CHARS = 255
 _INTEGER_TEXT = re.compile(r"-?[0-9]{1,30}")
+# Integers beyond any database's range only cost memory and JSON time (and from 4300 digits
+# Python cannot even print them); numbers keep to the same 100 characters as number text.
+_MAX_INTEGER = 10**100
+_MAX_DEPTH = 32
 _DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # Python's fromisoformat alone also takes "20240131" or week dates; the API promises
 # YYYY-MM-DD[(T| )HH:MM[:SS[.ffffff]]][Z|+HH:MM].
@@ -211,9 +217,11 @@ def _parse_values(raw: Any, value_type: ParamType | None, errors: dict[str, str]
 
 def _is_enum_value(value: Any) -> bool:
     if isinstance(value, str):
-        return "\x00" not in value
+        return "\x00" not in value and _text_error(value, 0) is None
     if isinstance(value, float):
         return math.isfinite(value)
+    if isinstance(value, Decimal):  # the API reads JSON numbers with a fraction as Decimal
+        return value.is_finite()
     return isinstance(value, (bool, int))
 
 
@@ -234,6 +242,10 @@ def coerce_params(params: Mapping[str, Any] | None, declarations: Mapping[str, P
         name_error = param_name_error(name)
         if name_error is not None:
             errors[f"params.{name}"] = [name_error]
+            continue
+        text_error = _text_error(value, 0)
+        if text_error is not None:
+            errors[f"params.{name}"] = [text_error]
             continue
         spec = declarations.get(name)
         if spec is None:
@@ -258,11 +270,37 @@ def coerce_params(params: Mapping[str, Any] | None, declarations: Mapping[str, P
     return result
 
 
+def _text_error(value: Any, depth: int) -> str | None:
+    """Why a parameter value holds text that cannot be sent anywhere, or None."""
+    if depth > _MAX_DEPTH:
+        return "Nested too deeply"
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "Must be valid text (no unpaired surrogate)"
+        return None
+    if isinstance(value, Mapping):
+        items = [*value.keys(), *value.values()]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        return None
+    for item in items:
+        error = _text_error(item, depth + 1)
+        if error is not None:
+            return error
+    return None
+
+
 def _coerce(spec: ParamSpec, value: Any) -> Any:
     kind = spec.type
     if kind is ParamType.TEXT:
         if not isinstance(value, str):
             raise _Invalid("Must be a string")
+        text_error = _text_error(value, 0)
+        if text_error is not None:
+            raise _Invalid(text_error)
         if "\x00" in value:
             raise _Invalid("Must not contain NUL characters")
         return str(value)
@@ -306,29 +344,37 @@ def _coerce_integer(value: Any) -> int:
     if isinstance(value, bool):
         raise _Invalid("Must be an integer")
     if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value)
-    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
-        return int(value)
-    if isinstance(value, str) and _INTEGER_TEXT.fullmatch(value):
-        return int(value)
-    raise _Invalid("Must be an integer")
+        result = int(value)
+    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        result = int(value)
+    elif isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        if value.adjusted() >= 100:  # int() of Decimal("1E+999999") would build a huge int
+            raise _Invalid("Must be an integer of at most 100 digits")
+        result = int(value)
+    elif isinstance(value, str) and _INTEGER_TEXT.fullmatch(value):
+        result = int(value)
+    else:
+        raise _Invalid("Must be an integer")
+    if abs(result) >= _MAX_INTEGER:
+        raise _Invalid("Must be an integer of at most 100 digits")
+    return result
 
 
 def _coerce_number(value: Any) -> int | float | str:
     if isinstance(value, bool):
         raise _Invalid("Must be a number")
     if isinstance(value, int):
+        if abs(value) >= _MAX_INTEGER:
+            raise _Invalid("Must be a number of at most 100 digits")
         return int(value)
     if isinstance(value, float):
         if math.isfinite(value):
             return value
         raise _Invalid("Must be a finite number")
     if isinstance(value, Decimal):
-        if value.is_finite():
+        if value.is_finite() and len(str(value)) <= 100:
             return str(value)
-        raise _Invalid("Must be a finite number")
+        raise _Invalid("Must be a finite number of at most 100 characters")
     if isinstance(value, str) and parse_number_text(value) is not None:
         return str(value)
     raise _Invalid("Must be a number")
@@ -364,10 +410,28 @@ def _coerce_enum(spec: ParamSpec, value: Any) -> Any:
     for allowed in spec.values or ():
         if type(value) is type(allowed) and value == allowed:
             return allowed
+        # 1.5 may be a float on one side and a Decimal on the other (the API parses JSON with
+        # Decimals, the stored declaration comes back as floats): numbers compare by value.
+        if _is_number(value) and _is_number(allowed) and _same_number(value, allowed):
+            return allowed
         # Query strings carry "10" for an enum of numbers; compare the canonical text.
         if isinstance(value, str) and not isinstance(allowed, str) and value == _enum_text(allowed):
             return allowed
     raise _Invalid("Must be one of: " + _shown(spec.values))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
+
+
+def _same_number(a: int | float | Decimal, b: int | float | Decimal) -> bool:
+    def exact(x: int | float | Decimal) -> Decimal:
+        return Decimal(repr(x)) if isinstance(x, float) else Decimal(x)
+
+    try:
+        return exact(a) == exact(b)
+    except (ValueError, ArithmeticError):
+        return False
 
 
 def _enum_text(value: Any) -> str:

@@ -262,3 +262,54 @@ def test_params_must_be_an_object():
     with pytest.raises(ValidationError) as caught:
         coerce_params(["a"], {})
     assert caught.value.details == {"params": ["Must be an object"]}
+
+
+# --------------------------------------------------------------------------- red team
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("limit", 10**100),
+        ("limit", -(10**100)),
+        ("limit", Decimal("1E+999999")),
+        ("ratio", 10**100),
+        ("ratio", "1" * 101),
+        ("note", "a\ud800b"),
+        ("note", "\udfff"),
+        ("ids", [1, 10**200]),
+    ],
+)
+def test_values_nothing_could_store_or_send_are_refused_before_enqueueing(name, value):
+    error = _invalid_params({name: value})
+    assert list(error.details) == [f"params.{name}"]
+
+
+@pytest.mark.parametrize("value", ["a\ud800", ["x", "\udc00"], {"k": "\ud83d"}, {"\ud83d": 1}])
+def test_undeclared_values_must_be_valid_text(value):
+    error = _invalid_params({"free": value})
+    assert error.details == {"params.free": ["Must be valid text (no unpaired surrogate)"]}
+
+
+def test_paired_surrogates_are_text():
+    assert coerce_params({"day": "2024-01-31", "note": "\U0001f600"}, _specs())["note"] == "\U0001f600"
+
+
+def test_number_enums_match_across_float_and_decimal():
+    # The API reads JSON numbers with a fraction as Decimal; a stored declaration comes back
+    # from the database with floats. Both sides must still match.
+    from_api = parse_declarations([{"name": "r", "type": "enum", "values": [Decimal("1.5"), 2]}])
+    from_db = parse_declarations([{"name": "r", "type": "enum", "values": [1.5, 2]}])
+    for specs in (from_api, from_db):
+        for given in (1.5, Decimal("1.5"), Decimal("1.50"), "1.5"):
+            assert coerce_params({"r": given}, specs)["r"] == Decimal("1.5")
+        assert coerce_params({"r": Decimal("2.0")}, specs)["r"] == 2
+        with pytest.raises(ValidationError):
+            coerce_params({"r": Decimal("1.6")}, specs)
+    with pytest.raises(ValidationError):
+        coerce_params({"r": True}, from_db)  # a boolean is not the number 1
+
+
+def test_declared_text_default_must_be_valid_text():
+    details = _invalid_declaration([{"name": "t", "type": "text", "default": "a\ud800"}])
+    assert "parameters.0.default" in details

@@ -117,7 +117,9 @@ class PostgresConnector(Connector):
 
     def _connect(self) -> psycopg2.extensions.connection:
         params = self.connect_params()
-        params["options"] = "-c default_transaction_read_only=on"
+        # standard_conforming_strings pinned on: the template layer escapes values for standard
+        # strings, and a server or role configured otherwise would read backslashes differently.
+        params["options"] = "-c default_transaction_read_only=on -c standard_conforming_strings=on"
         try:
             conn = psycopg2.connect(**params)
         except psycopg2.Error as exc:

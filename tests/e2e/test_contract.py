@@ -248,18 +248,10 @@ def test_tenant_concurrency_wait_and_timeout_limits(pg, more_apis, ext_pg):
     slow = create_query(pg, "Slow", SLOW_QUERY, secret_key="pg")["data"]["slug"]
     fast = create_query(pg, "Fast", "SELECT 1 AS one", secret_key="pg")["data"]["slug"]
 
-    t0 = time.monotonic()
-    first = execute(tight, slow, wait=10**6)  # clamped to ANALYTICS_MAX_WAIT, not refused
-    elapsed = time.monotonic() - t0
-    assert first.status_code == 202, first.text
-    assert 1.5 <= elapsed < 6, elapsed
-
-    t0 = time.monotonic()
-    second = tight.post(f"analytics/queries/{slow}/execute/", {})  # default wait: ANALYTICS_SYNC_WAIT
-    elapsed = time.monotonic() - t0
-    assert second.status_code == 202, second.text
-    assert 0.3 <= elapsed < 1.8, elapsed  # not ANALYTICS_MAX_WAIT (2)
-
+    # Two slow executions fill the tenant's slots; a third is refused at once.
+    first = execute(tight, slow, wait=0)
+    second = execute(tight, slow, wait=0)
+    assert first.status_code == 202 and second.status_code == 202, (first.text, second.text)
     third = execute(tight, fast, wait=0)
     data = check_error(third, 429, "RateLimited")
     assert int(third.headers["Retry-After"]) >= 1
@@ -272,11 +264,18 @@ def test_tenant_concurrency_wait_and_timeout_limits(pg, more_apis, ext_pg):
 
     # The first one runs into ANALYTICS_QUERY_TIMEOUT (the query has no timeout of its own).
     key = first.json()["execution_key"]
-    t0 = time.monotonic()
-    r = poll(tight, key, wait=10**6)  # clamped too
-    assert r.status_code == 200 and time.monotonic() - t0 < 5, r.text
+    r = poll(tight, key, wait=10**6)  # clamped to ANALYTICS_MAX_WAIT, not refused
+    assert r.status_code == 200, r.text
     final = wait_for_state(tight, key, {"failed", "succeeded", "cancelled"}, timeout=15)
     assert (final["status"], final["state"], final["code"]) == ("error", "failed", "QueryTimeoutError"), final
+    wait_until(lambda: not slow_running(ext_pg), "query still running at the database", timeout=10)
+
+    # Waits are clamped: the slow query ends with a 504 after ANALYTICS_QUERY_TIMEOUT (3 s), so
+    # an answer of 202 proves the call stopped waiting first, at ANALYTICS_MAX_WAIT (2 s) for a
+    # huge `wait` and at ANALYTICS_SYNC_WAIT (0.5 s) by default.
+    for response in (execute(tight, slow, wait=10**6), tight.post(f"analytics/queries/{slow}/execute/", {})):
+        assert response.status_code == 202, response.text
+        tight.delete(f"analytics/executions/{response.json()['execution_key']}/")
     wait_until(lambda: not slow_running(ext_pg), "query still running at the database", timeout=10)
 
 
@@ -590,9 +589,7 @@ def test_result_and_pending_bodies_are_exact(pg):
     assert again.status_code == 200 and again.json() == data
 
     slow = create_query(pg, "Slow", SLOW_QUERY, secret_key="pg")["data"]["slug"]
-    t0 = time.monotonic()
     r = execute(pg, slow, wait=0)
-    assert time.monotonic() - t0 < 2
     assert r.status_code == 202, r.text
     pending = r.json()
     assert set(pending) == PENDING_KEYS, pending
@@ -651,16 +648,13 @@ def test_wait_is_accepted_as_a_string_number(pg):
     r = execute(pg, slug, wait="0")
     assert r.status_code == 202, r.text
     key = r.json()["execution_key"]
-    t0 = time.monotonic()
     r = pg.get(f"analytics/executions/{key}/?wait=0.5")
     assert r.status_code == 200 and r.json()["status"] == "pending"
-    assert 0.4 <= time.monotonic() - t0 < 2
     check_error(pg.get(f"analytics/executions/{key}/?wait=soon"), 400, "ValidationError")
     check_error(pg.get(f"analytics/executions/{key}/?wait=-1"), 400, "ValidationError")
     # `wait` in the execute URL's query string is honoured too (the body's value wins).
-    t0 = time.monotonic()
     r = pg.post(f"analytics/queries/{slug}/execute/?wait=0", {})
-    assert r.status_code == 202 and time.monotonic() - t0 < 2, r.text
+    assert r.status_code == 202, r.text
     for k in (key, r.json()["execution_key"]):
         assert pg.delete(f"analytics/executions/{k}/").status_code == 200
     check_error(pg.post(f"analytics/queries/{slug}/execute/?wait=soon", {}), 400, "ValidationError")

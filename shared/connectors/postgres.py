@@ -90,6 +90,24 @@ def _primary_message(exc: psycopg2.Error) -> str:
     return primary[:1000]
 
 
+class _Running:
+    """The handle ``cancel`` finds: the connection while the execution holds it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.conn: psycopg2.extensions.connection | None = None
+
+    @contextmanager
+    def on(self, conn: psycopg2.extensions.connection) -> Iterator[None]:
+        with self.lock:
+            self.conn = conn
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.conn = None
+
+
 class PostgresConnector(Connector):
     driver: ClassVar[Driver] = Driver.POSTGRES
     POOL_SIZE: ClassVar[int] = 4
@@ -176,7 +194,8 @@ class PostgresConnector(Connector):
     def execute(self, rendered: str, *, max_rows: int, timeout: float, execution_key: str) -> ResultSet:
         started = time.monotonic()
         try:
-            with self.connection() as conn, self.tracking(execution_key, conn):
+            running = _Running()
+            with self.connection() as conn, self.tracking(execution_key, running), running.on(conn):
                 with conn.cursor() as cur:
                     self.prepare(cur, timeout=timeout)
                 if _CURSOR_SAFE.match(_LEADING_COMMENTS.sub("", rendered, count=1)):
@@ -199,14 +218,19 @@ class PostgresConnector(Connector):
         )
 
     def cancel(self, execution_key: str) -> bool:
-        conn = self.running_handle(execution_key)
-        if conn is None:
+        running = self.running_handle(execution_key)
+        if running is None:
             return False
-        try:
-            conn.cancel()
-        except psycopg2.Error as exc:
-            logger.warning("execution %s: cancel request failed: %s", execution_key, exc)
-            return False
+        # Under the lock: once the execution has let go of its connection, a late cancel must not
+        # reach the next query that runs on it from the pool.
+        with running.lock:
+            if running.conn is None:
+                return False
+            try:
+                running.conn.cancel()
+            except psycopg2.Error as exc:
+                logger.warning("execution %s: cancel request failed: %s", execution_key, exc)
+                return False
         return True
 
     def test(self) -> None:
